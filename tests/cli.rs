@@ -1,0 +1,124 @@
+//! The `fog` binary run as a user runs it: output, errors and exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use fogstore::key::Key;
+
+fn fog(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// The URI of the "short text" vector in keys/chk.json.
+const HELLO_CHK: &str =
+    "CHK@tmRA4aerPEGgI6AOawxWWJZpxYcnUoFOcuIKSOlxK2o,sWdsMTT5rd8MwSa2ECfWPXFV83PJVqjnCH1Pv4bh3H0";
+
+#[test]
+fn key_of_stdin_and_of_a_file_match_the_vector() {
+    let out = fog(&["key", "-"], b"hello, world\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{HELLO_CHK}\n"));
+
+    let dir = std::env::temp_dir().join(format!("fog-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hello.txt");
+    std::fs::write(&file, b"hello, world\n").unwrap();
+    let out = fog(&["key", file.to_str().unwrap()], b"");
+    assert_eq!(stdout(&out), format!("{HELLO_CHK}\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_document_over_one_block_is_a_clear_bad_input_error() {
+    let out = fog(&["key", "-"], &vec![7u8; 32761]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("larger than one block"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_missing_file_is_bad_input() {
+    let out = fog(&["key", "/nonexistent/fogstore/file"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+}
+
+#[test]
+fn ssk_new_prints_a_matching_key_pair() {
+    let out = fog(&["key", "--ssk-new", "--name", "site/1"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    let Ok(Key::SskInsert(insert)) = lines[0].parse::<Key>() else {
+        panic!("{}", lines[0])
+    };
+    let Ok(Key::Ssk(public)) = lines[1].parse::<Key>() else {
+        panic!("{}", lines[1])
+    };
+    assert_eq!(insert.to_public(), public);
+    assert_eq!(public.name.to_string(), "site/1");
+
+    // Two runs give two different key pairs.
+    let again = fog(&["key", "--ssk-new"], b"");
+    assert!(stdout(&again).lines().all(|l| l.ends_with('/')));
+    assert_ne!(stdout(&again).lines().next(), Some(lines[0]));
+}
+
+#[test]
+fn bad_names_and_keys_exit_with_the_bad_key_code() {
+    let out = fog(&["key", "--ssk-new", "--name", "site/07"], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("bad version"), "{}", stderr(&out));
+
+    let out = fog(&["key", "--inspect", "CHK@notbase64!,x"], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).starts_with("error: bad key: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn inspect_shows_routing_key_and_location() {
+    let out = fog(&["key", "--inspect", HELLO_CHK], b"");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "routing key: b66440e1a7ab3c41a023a00e6b0c56589669c5872752814e72e20a48e9712b6a"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("0xb66440e1a7ab3c41"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_version_works() {
+    assert_eq!(fog(&["key"], b"").status.code(), Some(2));
+    assert_eq!(fog(&["key", "a", "--ssk-new"], b"").status.code(), Some(2));
+    assert_eq!(fog(&["frobnicate"], b"").status.code(), Some(2));
+    let out = fog(&["--version"], b"");
+    assert_eq!(stdout(&out), format!("fog {}\n", env!("CARGO_PKG_VERSION")));
+}
