@@ -9,6 +9,28 @@
 //!
 //! `docs/protocol.md` specifies every byte these modules produce, and `keys/`
 //! holds known-answer vectors that the test suite reproduces.
+//!
+//! Publishing a small document under its content hash, and what a node and a
+//! reader each do with the block:
+//!
+//! ```
+//! use fogstore::block::{Block, chk};
+//! use fogstore::key::Key;
+//!
+//! let (key, block) = chk::encode(b"hello, world\n")?;
+//! assert_eq!(
+//!     Key::Chk(key).to_string(),
+//!     "CHK@tmRA4aerPEGgI6AOawxWWJZpxYcnUoFOcuIKSOlxK2o,sWdsMTT5rd8MwSa2ECfWPXFV83PJVqjnCH1Pv4bh3H0"
+//! );
+//!
+//! // A node holds only the routing key; it verifies without reading.
+//! Block::Chk(block.clone()).verify(&key.node_key())?;
+//!
+//! // A reader with the URI opens the block.
+//! let Key::Chk(parsed) = Key::Chk(key).to_string().parse()? else { unreachable!() };
+//! assert_eq!(chk::decode(&parsed, &block)?.bytes, b"hello, world\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
