@@ -595,9 +595,9 @@ fn request_encoding_matches_the_specification() {
     assert_eq!(decode(&expected), Ok(msg));
 }
 
-#[test]
-fn announce_encoding_matches_the_specification() {
-    let msg = Message::Announce {
+/// The Announce message the specification's example encodes.
+fn announce() -> Message {
+    Message::Announce {
         id: RequestId(1),
         htl: 10,
         joiner: NodeRef {
@@ -605,7 +605,12 @@ fn announce_encoding_matches_the_specification() {
             addr: v4(192, 0, 2, 1, 8080),
         },
         commitment: [0x22; 32],
-    };
+    }
+}
+
+#[test]
+fn announce_encoding_matches_the_specification() {
+    let msg = announce();
     let expected = hex_of(&format!(
         "08 0000000000000001 0a {} 04 c0000201 1f90 {}",
         "11".repeat(32),
@@ -936,15 +941,7 @@ fn refuses_to_encode_an_over_long_list() {
 
 #[test]
 fn rejects_a_bad_address_family() {
-    let msg = Message::Announce {
-        id: RequestId(1),
-        htl: 10,
-        joiner: NodeRef {
-            identity: [0x11; 32],
-            addr: v4(192, 0, 2, 1, 8080),
-        },
-        commitment: [0x22; 32],
-    };
+    let msg = announce();
     let mut bytes = encode(&msg).unwrap();
     let family = 1 + 8 + 1 + 32;
     assert_eq!(bytes[family], 4);

@@ -1,7 +1,9 @@
 //! Content-hash blocks: convergent encryption, so the same document always
 //! gives the same key and block, and the routing key is the block's hash.
 
-use super::{BlockError, ContentKind, Document, SEALED_SIZE, open, pad_into, seal, unpad};
+use super::{
+    BlockError, ContentKind, Document, SEALED_SIZE, check_size, open, pad_into, seal, unpad,
+};
 use crate::key::hash::{sha256, tag, tagged_hash};
 use crate::key::{ChkKey, KeyKind, RoutingKey};
 
@@ -25,13 +27,7 @@ impl std::fmt::Debug for ChkBlock {
 impl ChkBlock {
     /// Takes bytes as a CHK block, checking only the size.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BlockError> {
-        if bytes.len() != CHK_BLOCK_SIZE {
-            return Err(BlockError::WrongSize {
-                kind: KeyKind::Chk,
-                expected: CHK_BLOCK_SIZE,
-                got: bytes.len(),
-            });
-        }
+        check_size(KeyKind::Chk, CHK_BLOCK_SIZE, bytes)?;
         Ok(ChkBlock(bytes.into()))
     }
 

@@ -172,6 +172,19 @@ impl Block {
     }
 }
 
+/// Fails unless `bytes` has the one size blocks of `kind` have.
+fn check_size(kind: KeyKind, expected: usize, bytes: &[u8]) -> Result<(), BlockError> {
+    if bytes.len() == expected {
+        Ok(())
+    } else {
+        Err(BlockError::WrongSize {
+            kind,
+            expected,
+            got: bytes.len(),
+        })
+    }
+}
+
 /// Lays out a block's plaintext in `buf[..BLOCK_SIZE]`: header, document,
 /// zeros. `buf` may be longer (room for the tag) and need not be zeroed.
 fn pad_into(buf: &mut [u8], kind: ContentKind, doc: &[u8]) -> Result<(), BlockError> {

@@ -8,7 +8,8 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::{
-    BLOCK_SIZE, BlockError, ContentKind, Document, SEALED_SIZE, open, pad_into, seal, unpad,
+    BLOCK_SIZE, BlockError, ContentKind, Document, SEALED_SIZE, check_size, open, pad_into, seal,
+    unpad,
 };
 use crate::key::hash::{tag, tagged_hash};
 use crate::key::{KeyKind, KskKey, RoutingKey, SskInsertKey, SskKey};
@@ -47,13 +48,7 @@ fn signed_message(routing: &RoutingKey, nonce: &[u8], sealed: &[u8]) -> Vec<u8> 
 impl SskBlock {
     /// Takes bytes as an SSK block, checking only the size.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BlockError> {
-        if bytes.len() != SSK_BLOCK_SIZE {
-            return Err(BlockError::WrongSize {
-                kind: KeyKind::Ssk,
-                expected: SSK_BLOCK_SIZE,
-                got: bytes.len(),
-            });
-        }
+        check_size(KeyKind::Ssk, SSK_BLOCK_SIZE, bytes)?;
         Ok(SskBlock(bytes.into()))
     }
 
