@@ -36,4 +36,7 @@
 
 pub mod block;
 pub mod key;
+pub mod routing;
+pub mod sim;
+pub mod store;
 pub mod wire;

@@ -23,6 +23,8 @@ enum Command {
     Key(commands::key::KeyArgs),
     /// Measure the hot paths and print the figures.
     Bench(commands::bench::BenchArgs),
+    /// Run a study in the simulator: CSV series, SVG plots and a summary.
+    Sim(commands::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Key(args) => commands::key::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Sim(args) => commands::sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,12 +93,15 @@ fn message() -> impl Strategy<Value = Message> {
     use Message::*;
     prop_oneof![
         (id(), node_key(), any::<u8>()).prop_map(|(id, key, htl)| Request { id, key, htl }),
-        (id(), key_and_block(), any::<u8>()).prop_map(|(id, (key, block), htl)| Insert {
-            id,
-            key,
-            htl,
-            block
-        }),
+        (id(), key_and_block(), any::<u8>(), node_ref()).prop_map(
+            |(id, (key, block), htl, source)| Insert {
+                id,
+                key,
+                htl,
+                source,
+                block
+            }
+        ),
         (id(), node_ref(), block()).prop_map(|(id, source, block)| DataFound { id, source, block }),
         id().prop_map(|id| DataNotFound { id }),
         (id(), any::<u8>()).prop_map(|(id, htl)| RouteNotFound { id, htl }),
@@ -187,6 +190,8 @@ fn chk_data_found() -> Message {
     }
 }
 
+/// The largest message there is: an Insert with an SSK block and an IPv6
+/// source.
 fn ssk_insert() -> Message {
     Message::Insert {
         id: RequestId(77),
@@ -195,7 +200,26 @@ fn ssk_insert() -> Message {
             routing: RoutingKey([0xcd; 32]),
         },
         htl: 18,
+        source: v6_peer(0x77).node,
         block: block_from_seed(KeyKind::Ssk, 1),
+    }
+}
+
+/// The Insert whose header the specification's example encodes: a CHK block
+/// and an IPv4 source.
+fn chk_insert() -> Message {
+    Message::Insert {
+        id: RequestId(0x0102_0304_0506_0708),
+        key: NodeKey {
+            kind: KeyKind::Chk,
+            routing: RoutingKey([0xab; 32]),
+        },
+        htl: 18,
+        source: NodeRef {
+            identity: [0x11; 32],
+            addr: v4(192, 0, 2, 1, 8080),
+        },
+        block: block_from_seed(KeyKind::Chk, 9),
     }
 }
 
@@ -437,7 +461,7 @@ fn every_prefix_of_block_messages_is_an_error() {
         },
         block: block_from_seed(KeyKind::Chk, 3),
     };
-    for msg in [ssk_insert(), chk_data_found(), v6, transfer] {
+    for msg in [ssk_insert(), chk_insert(), chk_data_found(), v6, transfer] {
         let bytes = encode(&msg).unwrap();
         for len in 0..bytes.len() {
             assert!(
@@ -533,6 +557,31 @@ fn a_chk_data_found_takes_33_frames() {
 }
 
 #[test]
+fn every_insert_takes_33_frames() {
+    // tag, request id, node key, htl, NodeRef, block kind, block.
+    let (chk, ssk) = (32_784, 32_924);
+    for (msg, len, last) in [
+        (chk_insert(), 1 + 8 + 33 + 1 + 39 + 1 + chk, 647),
+        (ssk_insert(), 1 + 8 + 33 + 1 + 51 + 1 + ssk, 799),
+    ] {
+        assert_eq!(encoded_len(&msg), len);
+        assert_eq!(frame_count(len), 33);
+        // Message bytes in the last frame, as docs/protocol.md states.
+        assert_eq!(
+            len - START_PAYLOAD_SIZE - 31 * CONTINUATION_PAYLOAD_SIZE,
+            last
+        );
+        let frames = encode_frames(&msg).unwrap();
+        assert_eq!(frames.len(), 33);
+        assert_eq!(reassemble(&frames), Ok(Some(msg)));
+    }
+    // The SSK Insert with an IPv6 source is the largest message there is.
+    let largest = encoded_len(&ssk_insert());
+    assert_eq!(largest, 33_019);
+    assert!(largest <= MAX_MESSAGE_SIZE);
+}
+
+#[test]
 fn frames_of_a_message_are_laid_out_exactly() {
     let msg = chk_data_found();
     let bytes = encode(&msg).unwrap();
@@ -593,6 +642,28 @@ fn request_encoding_matches_the_specification() {
     let expected = hex_of(&format!("01 0102030405060708 01 {} 12", "ab".repeat(32)));
     assert_eq!(encode(&msg).unwrap(), expected);
     assert_eq!(decode(&expected), Ok(msg));
+}
+
+#[test]
+fn insert_header_matches_the_specification() {
+    let msg = chk_insert();
+    let bytes = encode(&msg).unwrap();
+    // tag, id, key kind, routing key, htl, source (identity, family, IPv4
+    // address, port), block kind; the block's bytes start at offset 83.
+    let header = hex_of(&format!(
+        "02 0102030405060708 01 {} 12 {} 04 c0000201 1f90 01",
+        "ab".repeat(32),
+        "11".repeat(32)
+    ));
+    assert_eq!(header.len(), 83);
+    assert_eq!(bytes[..83], header[..]);
+    let Message::Insert { block, .. } = &msg else {
+        unreachable!()
+    };
+    assert_eq!(bytes[83..], block.as_bytes()[..]);
+    assert_eq!(bytes.len(), 83 + 32_784);
+    assert_eq!(bytes.len(), 32_867);
+    assert_eq!(decode(&bytes), Ok(msg));
 }
 
 /// The Announce message the specification's example encodes.
@@ -835,6 +906,21 @@ fn rejects_an_insert_whose_block_kind_differs_from_its_key() {
     let err = decode(&bytes).unwrap_err().to_string();
     assert_eq!(err, "Insert carries a Ssk block under a Chk key");
 
+    // The block kind byte follows the htl and the source (IPv6, 51 bytes):
+    // changing it instead is the same error the other way round.
+    let mut bytes = encode(&ssk_insert()).unwrap();
+    let block_kind = 1 + 8 + 33 + 1 + 51;
+    assert_eq!(bytes[block_kind], 2);
+    bytes[block_kind] = 1;
+    assert_eq!(
+        decode(&bytes),
+        Err(WireError::KindMismatch {
+            message: "Insert",
+            key: KeyKind::Ssk,
+            block: KeyKind::Chk
+        })
+    );
+
     let transfer = Message::StoreTransfer {
         id: RequestId(1),
         key: NodeKey {
@@ -1012,7 +1098,8 @@ fn rejects_truncation_with_a_precise_message() {
         WireError::Truncated {
             what: "SSK block",
             needed: Block::size_of(KeyKind::Ssk),
-            offset: 1 + 8 + 33 + 1 + 1,
+            // Tag, id, node key, htl, IPv6 source, block kind.
+            offset: 1 + 8 + 33 + 1 + 51 + 1,
             left: Block::size_of(KeyKind::Ssk) - 1
         }
     );

@@ -36,6 +36,19 @@ enum What {
     /// prints CHK encode's time as a share of the bound 2 × SHA-256 + 1 ×
     /// seal. Build with --release first.
     Chk(ChkArgs),
+    /// Simulated events per second: the convergence workload (no probes)
+    /// on a network of --nodes, three runs, median.
+    Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Network size.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(5..=1_000_000))]
+    nodes: u32,
+    /// Workload steps per run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    steps: u64,
 }
 
 #[derive(Args)]
@@ -60,7 +73,47 @@ const MIN_ROUNDS: usize = 3;
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         What::Chk(args) => run_chk(args),
+        What::Sim(args) => run_sim(args),
     }
+}
+
+fn run_sim(args: SimArgs) -> Result<()> {
+    use fogstore::sim::scenario::convergence;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run `target/release/fog bench sim`");
+    }
+    let params = convergence::Params {
+        nodes: args.nodes,
+        steps: args.steps,
+        probe_every: u64::MAX,
+        probes: 1,
+        ..convergence::Params::default()
+    };
+    println!(
+        "fog bench sim: convergence workload, {} nodes, {} steps, 3 runs",
+        args.nodes, args.steps
+    );
+    println!(
+        "{:>4} {:>12} {:>12} {:>9} {:>14} {:>14}",
+        "run", "events", "messages", "seconds", "events/s", "messages/s"
+    );
+    let mut rates = Vec::new();
+    for run in 1..=3 {
+        let started = std::time::Instant::now();
+        let converged = convergence::converge(&params, |_| {});
+        let secs = started.elapsed().as_secs_f64();
+        let stats = converged.net.stats();
+        let rate = stats.events as f64 / secs;
+        rates.push(rate);
+        println!(
+            "{run:>4} {:>12} {:>12} {secs:>9.2} {rate:>14.0} {:>14.0}",
+            stats.events,
+            stats.messages,
+            stats.messages as f64 / secs
+        );
+    }
+    println!("median: {:.2} million events/s", median(&rates) / 1e6);
+    Ok(())
 }
 
 fn run_chk(args: ChkArgs) -> Result<()> {

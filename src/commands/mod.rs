@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod key;
+pub(crate) mod sim;
 
 use std::fmt;
 

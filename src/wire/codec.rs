@@ -44,10 +44,11 @@ pub(super) const LARGEST_CONTROL_MESSAGE: usize = {
 };
 
 /// The longest encoding of any message: every shape at its largest (SSK
-/// blocks, IPv6 addresses, full lists).
+/// blocks, IPv6 addresses, full lists). Today that is an `Insert` with an SSK
+/// block and an IPv6 source, which carries both a key and a `NodeRef`.
 const LARGEST_MESSAGE: usize = {
     let block = 1 + max(CHK_BLOCK_SIZE, SSK_BLOCK_SIZE);
-    let insert = 1 + REQUEST_ID_SIZE + NODE_KEY_SIZE + 1 + block;
+    let insert = 1 + REQUEST_ID_SIZE + NODE_KEY_SIZE + 1 + NODE_REF_MAX + block;
     let data_found = 1 + REQUEST_ID_SIZE + NODE_REF_MAX + block;
     let store_transfer = 1 + REQUEST_ID_SIZE + NODE_KEY_SIZE + block;
     max(
@@ -59,6 +60,10 @@ const LARGEST_MESSAGE: usize = {
 const _: () = assert!(
     LARGEST_MESSAGE <= MAX_MESSAGE_SIZE,
     "the largest message must fit in MAX_MESSAGE_SIZE"
+);
+const _: () = assert!(
+    1 + REQUEST_ID_SIZE + NODE_KEY_SIZE + 1 + NODE_REF_MAX + 1 + SSK_BLOCK_SIZE <= MAX_MESSAGE_SIZE,
+    "an Insert with an SSK block and an IPv6 source must fit"
 );
 const _: () = assert!(
     1 + REQUEST_ID_SIZE + NODE_REF_MAX + 1 + SSK_BLOCK_SIZE <= MAX_MESSAGE_SIZE,
@@ -105,7 +110,9 @@ pub fn encoded_len(msg: &Message) -> usize {
     let id = REQUEST_ID_SIZE;
     1 + match msg {
         Request { .. } => id + NODE_KEY_SIZE + 1,
-        Insert { block, .. } => id + NODE_KEY_SIZE + 1 + block_len(block),
+        Insert { source, block, .. } => {
+            id + NODE_KEY_SIZE + 1 + node_ref_len(source) + block_len(block)
+        }
         DataFound { source, block, .. } => id + node_ref_len(source) + block_len(block),
         DataNotFound { .. } | RejectedLoop { .. } | InsertReply { .. } => id,
         RouteNotFound { .. } => id + 1,
@@ -182,11 +189,13 @@ pub(crate) fn write_message<S: Sink>(msg: &Message, out: &mut S) {
             id,
             key,
             htl,
+            source,
             block,
         } => {
             put_id(out, *id);
             put_node_key(out, key);
             out.put(&[*htl]);
+            put_node_ref(out, source);
             put_block(out, block);
         }
         DataFound { id, source, block } => {
@@ -318,12 +327,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
         },
         0x02 => {
             let (id, key, htl) = (r.id()?, r.node_key()?, r.u8("htl")?);
+            let source = r.node_ref()?;
             let block = r.block()?;
             kinds_match("Insert", &key, &block)?;
             Insert {
                 id,
                 key,
                 htl,
+                source,
                 block,
             }
         }
@@ -572,9 +583,35 @@ mod tests {
     }
 
     #[test]
-    fn largest_message_is_a_data_found_with_an_ssk_block() {
-        assert_eq!(LARGEST_MESSAGE, 1 + 8 + 51 + 1 + SSK_BLOCK_SIZE);
-        assert_eq!(LARGEST_MESSAGE, 32_985);
+    fn largest_message_is_an_insert_with_an_ssk_block_and_an_ipv6_source() {
+        // Tag, request id, node key, htl, IPv6 NodeRef, block kind, SSK block.
+        assert_eq!(LARGEST_MESSAGE, 1 + 8 + 33 + 1 + 51 + 1 + SSK_BLOCK_SIZE);
+        assert_eq!(LARGEST_MESSAGE, 33_019);
+        let block = Block::from_bytes(KeyKind::Ssk, &[7; SSK_BLOCK_SIZE]).unwrap();
+        let source = NodeRef {
+            identity: [1; 32],
+            addr: "[2001:db8::1]:443".parse().unwrap(),
+        };
+        let insert = Message::Insert {
+            id: RequestId(1),
+            key: NodeKey {
+                kind: KeyKind::Ssk,
+                routing: RoutingKey([2; 32]),
+            },
+            htl: 18,
+            source,
+            block: block.clone(),
+        };
+        // The constant is what the encoder really writes for that message,
+        // and the largest DataFound is shorter (it carries no key or htl).
+        assert_eq!(encoded_len(&insert), LARGEST_MESSAGE);
+        assert_eq!(encode(&insert).unwrap().len(), LARGEST_MESSAGE);
+        let data_found = Message::DataFound {
+            id: RequestId(1),
+            source,
+            block,
+        };
+        assert_eq!(encoded_len(&data_found), LARGEST_MESSAGE - 34);
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub enum Message {
     },
     /// `0x02` Stores `block` under `key` along the path. The block's kind must
     /// be the key's kind.
+    ///
+    /// Like [`Message::DataFound`] it names a data source: each node on the
+    /// path adds a routing reference from `key` to `source` (Clarke et al.
+    /// 2001).
     Insert {
         /// The insert.
         id: RequestId,
@@ -92,6 +96,9 @@ pub enum Message {
         key: NodeKey,
         /// Hops-to-live.
         htl: u8,
+        /// Who claims to insert it; every hop references it for the key, and
+        /// any hop may put itself here.
+        source: NodeRef,
         /// The block.
         block: Block,
     },

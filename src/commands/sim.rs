@@ -1,0 +1,234 @@
+//! `fog sim SCENARIO`: runs a study in the simulator and writes its files.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use fogstore::sim::progress::Progress;
+use fogstore::sim::scenario::{Report, convergence, faults, scalability, small_world};
+
+use super::Failure;
+
+/// Arguments of `fog sim`.
+#[derive(Args)]
+pub(crate) struct SimArgs {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+/// Options every scenario takes.
+#[derive(Args)]
+struct Common {
+    /// Folder for the CSV, SVG and summary.json files [default: fog-sim/SCENARIO].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed of every random choice, decimal or 0x-hex; the same seed gives
+    /// byte-identical files.
+    #[arg(long, default_value = "1", value_parser = parse_seed)]
+    seed: u64,
+}
+
+/// The convergence run that `faults` and `small-world` start from.
+#[derive(Args)]
+struct Converge {
+    /// Network size.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(5..=1_000_000))]
+    nodes: u32,
+    /// Time steps of convergence before measuring.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    steps: u64,
+    /// Requests per probe.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    probes: u32,
+}
+
+impl Converge {
+    fn params(&self, seed: u64) -> convergence::Params {
+        convergence::Params {
+            seed,
+            nodes: self.nodes,
+            steps: self.steps,
+            probes: self.probes as usize,
+            probe_every: u64::MAX,
+            ..convergence::Params::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// The 2001 paper's convergence experiment: a 1000-node ring lattice
+    /// learns to route; probes measure pathlength over time.
+    Convergence {
+        #[command(flatten)]
+        common: Common,
+        /// Network size.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(5..=1_000_000))]
+        nodes: u32,
+        /// Time steps (one insert or request each).
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        steps: u64,
+        /// Steps between probes.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        probe_every: u64,
+        /// Requests per probe.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        probes: u32,
+        /// Hops to live of workload requests and inserts.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(1..))]
+        htl: u8,
+        /// Datastore size per node, in items.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        store: u32,
+        /// Routing table size per node.
+        #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        table: u32,
+        /// Probability a hop rewrites the data source to itself.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+        source_rewrite: f64,
+    },
+    /// The 2001 paper's scalability experiment: a network grows from a
+    /// 20-node lattice by announcement while the workload runs; probes at
+    /// each doubling measure pathlength against size.
+    Scalability {
+        #[command(flatten)]
+        common: Common,
+        /// Size to grow to.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(21..=2_000_000))]
+        nodes: u32,
+        /// Workload steps between two joins.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+        steps_per_join: u32,
+        /// Requests per probe.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        probes: u32,
+        /// Hops to live of announcements.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=29))]
+        announce_htl: u8,
+    },
+    /// The 2001 paper's fault-tolerance experiment: after convergence,
+    /// remove nodes at random and, separately, the most referenced first.
+    Faults {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        converge: Converge,
+    },
+    /// The shape of the converged network: links per node (log-log) and
+    /// clustering, against the starting lattice and a random graph.
+    SmallWorld {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        converge: Converge,
+    },
+}
+
+fn parse_seed(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| format!("{text:?} is not a seed: give a u64 in decimal or 0x-hex"))
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability between 0 and 1")),
+    }
+}
+
+pub(crate) fn run(args: SimArgs) -> Result<()> {
+    let started = Instant::now();
+    let (name, common, report) = match args.scenario {
+        Scenario::Convergence {
+            common,
+            nodes,
+            steps,
+            probe_every,
+            probes,
+            htl,
+            store,
+            table,
+            source_rewrite,
+        } => {
+            let params = convergence::Params {
+                seed: common.seed,
+                nodes,
+                steps,
+                probe_every,
+                probes: probes as usize,
+                htl,
+                store: store as usize,
+                table: table as usize,
+                source_rewrite,
+                ..convergence::Params::default()
+            };
+            let progress = Progress::new("convergence", steps);
+            let points = convergence::run(&params, |step| progress.set(step));
+            progress.finish();
+            ("convergence", common, convergence::report(&params, &points))
+        }
+        Scenario::Scalability {
+            common,
+            nodes,
+            steps_per_join,
+            probes,
+            announce_htl,
+        } => {
+            let params = scalability::Params {
+                seed: common.seed,
+                nodes,
+                steps_per_join,
+                probes: probes as usize,
+                announce_htl,
+                ..scalability::Params::default()
+            };
+            let progress = Progress::new("scalability", u64::from(nodes));
+            let points = scalability::run(&params, |size| {
+                if size % 1024 == 0 {
+                    progress.set(u64::from(size));
+                }
+            });
+            progress.finish();
+            ("scalability", common, scalability::report(&params, &points))
+        }
+        Scenario::Faults { common, converge } => {
+            let params = faults::Params {
+                converge: converge.params(common.seed),
+                ..faults::Params::default()
+            };
+            let progress = Progress::new("faults", converge.steps);
+            let points = faults::run(&params, |step| progress.set(step));
+            progress.finish();
+            ("faults", common, faults::report(&params, &points))
+        }
+        Scenario::SmallWorld { common, converge } => {
+            let params = converge.params(common.seed);
+            let progress = Progress::new("small-world", converge.steps);
+            let (before, after) = small_world::run(&params, |step| progress.set(step));
+            progress.finish();
+            (
+                "small-world",
+                common,
+                small_world::report(&params, &before, &after),
+            )
+        }
+    };
+    write(name, common.out, &report)?;
+    eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn write(name: &str, out: Option<PathBuf>, report: &Report) -> Result<()> {
+    let dir = out.unwrap_or_else(|| PathBuf::from("fog-sim").join(name));
+    let files = report
+        .write(&dir)
+        .with_context(|| format!("cannot write the results into {}", dir.display()))
+        .context(Failure::BadInput)?;
+    print!("{}", report.printed);
+    println!("wrote {} files to {}", files.len(), dir.display());
+    Ok(())
+}

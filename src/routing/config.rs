@@ -1,0 +1,56 @@
+//! Settings of a Freenet-mode core.
+
+use super::PeerId;
+
+/// Settings of a Freenet-mode core. `Default` gives the values a real node
+/// runs with; scenarios set the paper's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// This node's own id, as it appears in `DataFound` source fields.
+    pub me: PeerId,
+    /// Highest hops to live; higher incoming values are lowered to it.
+    pub max_htl: u8,
+    /// Probability that a link decrements a request arriving at `max_htl`
+    /// (decided once per link).
+    pub decrement_at_max: f64,
+    /// Probability that a link decrements a request arriving at HTL 1
+    /// (decided once per link).
+    pub decrement_at_one: f64,
+    /// A node whose incoming request HTL is within this many hops of
+    /// `max_htl` does not cache the returning data.
+    pub no_cache_hops_request: u8,
+    /// The same for inserts: these nodes do not store the inserted data.
+    pub no_cache_hops_insert: u8,
+    /// Most references in the routing table.
+    pub routing_table_size: usize,
+    /// Probability that a node rewrites a `DataFound` source to itself.
+    pub source_rewrite: f64,
+    /// Most requests this node has in flight; more are refused.
+    pub max_in_flight: usize,
+    /// How long a hop waits for its downstream, per hop to live left,
+    /// before trying the next peer.
+    pub hop_timeout_ms_per_htl: u64,
+    /// How long a client request may take in all.
+    pub client_timeout_ms: u64,
+    /// How many finished request ids are remembered for loop detection.
+    pub loop_memory: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            me: PeerId(u32::MAX),
+            max_htl: 18,
+            decrement_at_max: 0.5,
+            decrement_at_one: 0.25,
+            no_cache_hops_request: 2,
+            no_cache_hops_insert: 3,
+            routing_table_size: 250,
+            source_rewrite: 0.1,
+            max_in_flight: 256,
+            hop_timeout_ms_per_htl: 2_000,
+            client_timeout_ms: 120_000,
+            loop_memory: 64,
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The protocol core, sans-IO: one deterministic state machine per node.
+//!
+//! A core is fed `(now, input)` through `handle` and drained of [`Output`]s
+//! through `poll`; `poll_timeout` says when it next wants a
+//! [`Input::Timeout`]. It never reads a clock, opens a socket, spawns a
+//! thread or draws from a thread-local RNG: time is an argument and
+//! randomness comes from the generator passed in, so the same seed and the
+//! same inputs give the same outputs, bit for bit. The simulator (`sim`) and
+//! the real node (`node`) are two drivers of this one core.
+//!
+//! The core is generic over [`Content`]: the real node routes [`NodeKey`]s
+//! and verified [`Block`]s ([`BlockContent`]); the simulator routes virtual
+//! keys with no payload, so a million nodes fit in memory.
+
+pub mod config;
+pub mod freenet;
+pub mod table;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+pub use config::Config;
+pub use table::RoutingTable;
+
+use crate::block::Block;
+use crate::key::{Location, NodeKey};
+pub use crate::wire::RequestId;
+
+/// Virtual time in microseconds since an arbitrary start.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Time(pub u64);
+
+impl Time {
+    /// `ms` milliseconds after `self`.
+    pub fn plus_ms(self, ms: u64) -> Time {
+        Time(self.0.saturating_add(ms.saturating_mul(1000)))
+    }
+
+    /// Whole milliseconds since the start.
+    pub fn as_ms(self) -> u64 {
+        self.0 / 1000
+    }
+}
+
+/// A peer as the core knows it: a small integer the driver maps to a link
+/// (the node) or to a node index (the simulator).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PeerId(pub u32);
+
+/// A local client request, so that its answer can be matched to it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ClientId(pub u64);
+
+/// What a core routes and stores: a key type with a location, and the data
+/// stored under a key with a check that it belongs there.
+pub trait Content: 'static {
+    /// What requests name.
+    type Key: Copy + Eq + Ord + Hash + Debug;
+    /// What is stored and returned under a key.
+    type Data: Clone + Debug;
+    /// Where `key` sits on the ring.
+    fn location(key: &Self::Key) -> Location;
+    /// Whether `data` is what `key` names. Only verified data is stored or
+    /// forwarded.
+    fn verify(key: &Self::Key, data: &Self::Data) -> bool;
+}
+
+/// Real content: node keys and encrypted blocks, verified against their
+/// routing keys (and SSK signatures).
+#[derive(Clone, Copy, Debug)]
+pub enum BlockContent {}
+
+impl Content for BlockContent {
+    type Key = NodeKey;
+    type Data = Block;
+
+    fn location(key: &NodeKey) -> Location {
+        key.location()
+    }
+
+    fn verify(key: &NodeKey, data: &Block) -> bool {
+        data.verify(key).is_ok()
+    }
+}
+
+/// A datastore as the core uses it. Implementations keep at most their
+/// capacity and evict the least recently used entry first.
+pub trait Store<C: Content> {
+    /// The data under `key`, marking it recently used.
+    fn get(&mut self, key: &C::Key) -> Option<C::Data>;
+    /// Whether `key` is held, without marking it used.
+    fn contains(&self, key: &C::Key) -> bool;
+    /// Stores `data` under `key`, evicting the least recently used entry if
+    /// full. The core only calls this with verified data.
+    fn put(&mut self, key: C::Key, data: C::Data);
+    /// How many entries are held.
+    fn len(&self) -> usize;
+    /// Whether nothing is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A protocol message between two cores. The node translates these to and
+/// from [`crate::wire::Message`]; peer ids in them are the sender's view.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Msg<C: Content> {
+    /// Find the data under `key`.
+    Request {
+        /// Request id, the same on every hop (loop detection).
+        id: RequestId,
+        /// What is wanted.
+        key: C::Key,
+        /// Hops to live.
+        htl: u8,
+    },
+    /// Store `data` under `key` along a path of `htl` hops.
+    Insert {
+        /// Request id.
+        id: RequestId,
+        /// Where to store.
+        key: C::Key,
+        /// Hops to live.
+        htl: u8,
+        /// Who claims to insert it; every hop references it for the key,
+        /// and any hop may put itself here.
+        source: PeerId,
+        /// What to store.
+        data: C::Data,
+    },
+    /// The data was found (for an insert: it already existed, a collision).
+    DataFound {
+        /// Request id.
+        id: RequestId,
+        /// Who claims to have had it; any hop may put itself here.
+        source: PeerId,
+        /// The data.
+        data: C::Data,
+    },
+    /// Hops to live ran out before the data was found.
+    DataNotFound {
+        /// Request id.
+        id: RequestId,
+    },
+    /// Every peer was tried; `htl` hops to live are left for the sender to
+    /// spend on its next-best peer.
+    RouteNotFound {
+        /// Request id.
+        id: RequestId,
+        /// Hops to live left unused.
+        htl: u8,
+    },
+    /// This request already passed here: try another peer.
+    RejectedLoop {
+        /// Request id.
+        id: RequestId,
+    },
+    /// The insert was stored along its path.
+    InsertReply {
+        /// Request id.
+        id: RequestId,
+    },
+    /// A new node asks to join; each hop adds a committed random seed.
+    Announce {
+        /// Request id.
+        id: RequestId,
+        /// Hops to live.
+        htl: u8,
+        /// The node joining.
+        joiner: PeerId,
+        /// Hash chain committing to the seeds so far.
+        commitment: [u8; 32],
+    },
+    /// Seeds revealed back up the announcement path, last hop first.
+    AnnounceReply {
+        /// Request id.
+        id: RequestId,
+        /// Seeds so far.
+        seeds: Vec<[u8; 32]>,
+    },
+    /// Every seed, joiner first, sent down the path so each hop can check
+    /// the commitments and compute the new node's location.
+    AnnounceComplete {
+        /// Request id.
+        id: RequestId,
+        /// All seeds in path order.
+        seeds: Vec<[u8; 32]>,
+    },
+}
+
+impl<C: Content> Msg<C> {
+    /// The request this message belongs to.
+    pub fn id(&self) -> RequestId {
+        match self {
+            Msg::Request { id, .. }
+            | Msg::Insert { id, .. }
+            | Msg::DataFound { id, .. }
+            | Msg::DataNotFound { id }
+            | Msg::RouteNotFound { id, .. }
+            | Msg::RejectedLoop { id }
+            | Msg::InsertReply { id }
+            | Msg::Announce { id, .. }
+            | Msg::AnnounceReply { id, .. }
+            | Msg::AnnounceComplete { id, .. } => *id,
+        }
+    }
+
+    /// Short name, for logs and statistics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Request { .. } => "Request",
+            Msg::Insert { .. } => "Insert",
+            Msg::DataFound { .. } => "DataFound",
+            Msg::DataNotFound { .. } => "DataNotFound",
+            Msg::RouteNotFound { .. } => "RouteNotFound",
+            Msg::RejectedLoop { .. } => "RejectedLoop",
+            Msg::InsertReply { .. } => "InsertReply",
+            Msg::Announce { .. } => "Announce",
+            Msg::AnnounceReply { .. } => "AnnounceReply",
+            Msg::AnnounceComplete { .. } => "AnnounceComplete",
+        }
+    }
+}
+
+/// What a local client asks of its node.
+#[derive(Clone, Debug)]
+pub enum ClientOp<C: Content> {
+    /// Fetch the data under `key`.
+    Get {
+        /// What is wanted.
+        key: C::Key,
+        /// Hops to live; the node's maximum if `None`.
+        htl: Option<u8>,
+    },
+    /// Publish `data` under `key`.
+    Put {
+        /// Where to store.
+        key: C::Key,
+        /// What to store (verified before it is sent).
+        data: C::Data,
+        /// Hops to live; the node's maximum if `None`.
+        htl: Option<u8>,
+    },
+    /// Join the network through `via`, a peer the node already references.
+    Join {
+        /// The first hop of the announcement.
+        via: PeerId,
+        /// Hops to live of the announcement.
+        htl: u8,
+    },
+}
+
+/// Why a client request failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure {
+    /// Hops to live ran out: nobody within reach had it.
+    DataNotFound,
+    /// Every route was tried before hops to live ran out.
+    RouteNotFound,
+    /// No answer arrived in time.
+    TimedOut,
+    /// Too many requests in flight; try again later.
+    Overloaded,
+    /// The client's own data or arguments were refused (data that does not
+    /// verify under its key).
+    Rejected,
+}
+
+/// The answer to a client request.
+#[derive(Clone, Debug)]
+pub enum ClientResult<C: Content> {
+    /// The data of a `Get`.
+    Found(C::Data),
+    /// A `Put` was stored along its path.
+    Inserted,
+    /// A `Put` met data already stored under its key, returned here.
+    Collision(C::Data),
+    /// A `Join` finished: the node's new location.
+    Joined(Location),
+    /// The request failed.
+    Failed(Failure),
+}
+
+/// An event fed to a core.
+#[derive(Clone, Debug)]
+pub enum Input<C: Content> {
+    /// A message from a peer.
+    Message {
+        /// The sender.
+        from: PeerId,
+        /// The message.
+        msg: Msg<C>,
+    },
+    /// A request from a local client.
+    Client {
+        /// To match the answer.
+        client: ClientId,
+        /// What it asks.
+        op: ClientOp<C>,
+    },
+    /// A peer is gone (link closed, unreachable): stop waiting on it and
+    /// forget the references through it.
+    PeerDown(PeerId),
+    /// The time given by `poll_timeout` has come.
+    Timeout,
+}
+
+/// What a core asks its driver to do.
+#[derive(Clone, Debug)]
+pub enum Output<C: Content> {
+    /// Send `msg` to `to`.
+    Send {
+        /// The peer.
+        to: PeerId,
+        /// The message.
+        msg: Msg<C>,
+    },
+    /// Answer a local client.
+    Reply {
+        /// Who asked.
+        client: ClientId,
+        /// The answer.
+        result: ClientResult<C>,
+    },
+    /// Close the link to a misbehaving peer.
+    DropPeer {
+        /// The peer.
+        peer: PeerId,
+        /// Why, for the log.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,189 @@
+//! The studies `fog sim` runs. Each takes its parameters, runs seeded, and
+//! writes CSV series, SVG plots and `summary.json` into an output folder.
+
+pub mod convergence;
+pub mod faults;
+pub mod scalability;
+pub mod small_world;
+
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::content::{VirtualContent, VirtualKey};
+use super::engine::{Network, Outcome};
+use super::report::{Plot, ReportError, Table, write_summary};
+use crate::key::Location;
+use crate::key::hash::sha256;
+use crate::routing::{ClientOp, Config, PeerId};
+
+/// The location the paper gives node number `n`: a hash of the number, so
+/// it is random but the same wherever the node is referenced.
+pub fn node_location(n: u64) -> Location {
+    Location::from_hash(&sha256(&n.to_be_bytes()))
+}
+
+/// `n` nodes in a ring lattice: each references the `k` nodes before and
+/// after it by number, under their locations.
+pub fn ring_lattice(
+    seed: u64,
+    n: u32,
+    k: u32,
+    config: Config,
+    store_items: usize,
+) -> Network<VirtualContent> {
+    let mut net = Network::new(seed, super::engine::Latency::default());
+    for i in 0..n {
+        net.add_node(config, node_location(u64::from(i)), store_items);
+    }
+    for i in 0..n {
+        for d in 1..=k.min(n.saturating_sub(1) / 2).max(1) {
+            net.link(PeerId(i), PeerId((i + d) % n));
+            net.link(PeerId(i), PeerId((i + n - d) % n));
+        }
+    }
+    net
+}
+
+/// The paper's workload: keys inserted so far, from which requests draw.
+#[derive(Clone, Debug, Default)]
+pub struct Workload {
+    /// Every key inserted, in order.
+    pub keys: Vec<VirtualKey>,
+}
+
+impl Workload {
+    /// One time step: a random live node inserts a new random key or
+    /// requests a random inserted key, with even odds (always an insert
+    /// while nothing has been inserted). Runs to completion.
+    pub fn step(
+        &mut self,
+        net: &mut Network<VirtualContent>,
+        live: &[PeerId],
+        htl: u8,
+    ) -> Outcome<VirtualContent> {
+        let rng = net.rng();
+        let node = *live.choose(rng).expect("a live node");
+        let op = if self.keys.is_empty() || rng.gen_bool(0.5) {
+            let key = VirtualKey(rng.r#gen());
+            self.keys.push(key);
+            ClientOp::Put {
+                key,
+                data: (),
+                htl: Some(htl),
+            }
+        } else {
+            ClientOp::Get {
+                key: *self.keys.choose(rng).expect("not empty"),
+                htl: Some(htl),
+            }
+        };
+        net.run_op(node, op)
+    }
+}
+
+/// Pathlengths of `count` probe requests for inserted keys, each from a
+/// random live node, on a snapshot of the network (so probing leaves the
+/// network as it was). A failed probe counts as `htl`.
+pub fn probe(
+    net: &Network<VirtualContent>,
+    live: &[PeerId],
+    keys: &[VirtualKey],
+    count: usize,
+    htl: u8,
+) -> Probe {
+    let mut snapshot = net.clone();
+    let mut lengths = Vec::with_capacity(count);
+    let mut found = 0;
+    for _ in 0..count {
+        let rng = snapshot.rng();
+        let node = *live.choose(rng).expect("a live node");
+        let key = *keys.choose(rng).expect("keys were inserted");
+        let out = snapshot.run_op(
+            node,
+            ClientOp::Get {
+                key,
+                htl: Some(htl),
+            },
+        );
+        if out.succeeded() {
+            found += 1;
+            lengths.push(f64::from(out.hops));
+        } else {
+            lengths.push(f64::from(htl));
+        }
+    }
+    Probe::new(lengths, found)
+}
+
+/// The pathlengths of one probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// Sorted pathlengths, failures counted as the probe's HTL.
+    pub lengths: Vec<f64>,
+    /// How many probes found their data.
+    pub found: usize,
+}
+
+impl Probe {
+    pub(crate) fn new(mut lengths: Vec<f64>, found: usize) -> Self {
+        lengths.sort_by(f64::total_cmp);
+        Probe { lengths, found }
+    }
+
+    /// Share of probes that found their data.
+    pub fn success(&self) -> f64 {
+        self.found as f64 / self.lengths.len().max(1) as f64
+    }
+
+    /// The `q` quantile (0.5 is the median), by the nearest-rank method.
+    pub fn quantile(&self, q: f64) -> f64 {
+        quantile(&self.lengths, q)
+    }
+
+    /// Mean pathlength.
+    pub fn mean(&self) -> f64 {
+        self.lengths.iter().sum::<f64>() / self.lengths.len().max(1) as f64
+    }
+}
+
+/// The `q` quantile of sorted values by the nearest-rank method; NaN if
+/// there are none.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// What a scenario produced: its series, plots, headline figures and the
+/// table it prints.
+#[derive(Debug)]
+pub struct Report {
+    /// CSV series.
+    pub tables: Vec<Table>,
+    /// SVG plots.
+    pub plots: Vec<Plot>,
+    /// Headline figures and the parameters, for `summary.json`.
+    pub summary: serde_json::Value,
+    /// The short table printed to stdout.
+    pub printed: String,
+}
+
+impl Report {
+    /// Writes every table, plot and the summary into `dir` (created if
+    /// needed); returns the files written.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+        let mut files = Vec::new();
+        for table in &self.tables {
+            files.push(table.write_csv(dir)?);
+        }
+        for plot in &self.plots {
+            files.push(plot.write_svg(dir)?);
+        }
+        files.push(write_summary(dir, &self.summary)?);
+        Ok(files)
+    }
+}

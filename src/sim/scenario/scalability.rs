@@ -1,0 +1,257 @@
+//! `scalability`: the 2001 paper's second experiment. A network grows from
+//! a small lattice by announcements while the workload runs; probes at
+//! each doubling measure how pathlength grows with size.
+
+use rand::seq::SliceRandom;
+use serde_json::json;
+
+use super::{Probe, Report, Workload, ring_lattice};
+use crate::key::Location;
+use crate::routing::{ClientOp, ClientResult, Config, PeerId};
+use crate::sim::content::VirtualContent;
+use crate::sim::engine::Network;
+use crate::sim::report::{Plot, Scale, Series, Style, Table, fmt_num, format_table};
+
+/// The experiment's settings; `Default` follows the paper.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Size of the starting lattice.
+    pub start: u32,
+    /// Size to grow to.
+    pub nodes: u32,
+    /// Workload steps between two joins.
+    pub steps_per_join: u32,
+    /// Hops to live of workload requests and inserts.
+    pub htl: u8,
+    /// Hops to live of announcements.
+    pub announce_htl: u8,
+    /// Datastore size, in items.
+    pub store: usize,
+    /// Routing table size.
+    pub table: usize,
+    /// Requests per probe.
+    pub probes: usize,
+    /// Hops to live of probes.
+    pub probe_htl: u8,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            seed: 1,
+            start: 20,
+            nodes: 10_000,
+            steps_per_join: 5,
+            htl: 20,
+            announce_htl: 10,
+            store: 50,
+            table: 250,
+            probes: 300,
+            probe_htl: 255,
+        }
+    }
+}
+
+impl Params {
+    fn config(&self) -> Config {
+        Config {
+            max_htl: self.probe_htl.max(self.htl),
+            decrement_at_max: 1.0,
+            decrement_at_one: 1.0,
+            no_cache_hops_request: 0,
+            no_cache_hops_insert: 0,
+            routing_table_size: self.table,
+            source_rewrite: 0.0,
+            ..Config::default()
+        }
+    }
+}
+
+/// One probe at one network size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Nodes in the network.
+    pub nodes: u32,
+    /// The probe.
+    pub probe: Probe,
+}
+
+/// The sizes at which to probe: the start, each doubling, and the end.
+fn checkpoints(params: &Params) -> Vec<u32> {
+    let mut sizes = vec![params.start];
+    let mut n = params.start;
+    while n < params.nodes {
+        n = n.saturating_mul(2).min(params.nodes);
+        sizes.push(n);
+    }
+    sizes
+}
+
+/// Probes on the live network: at a million nodes a snapshot copy would
+/// cost gigabytes, and a few hundred probes weigh nothing against millions
+/// of workload steps.
+fn probe_live(
+    net: &mut Network<VirtualContent>,
+    keys: &[crate::sim::content::VirtualKey],
+    params: &Params,
+) -> Probe {
+    let mut lengths = Vec::with_capacity(params.probes);
+    let mut found = 0;
+    let n = net.len() as u32;
+    for _ in 0..params.probes {
+        let rng = net.rng();
+        let node = PeerId(rand::Rng::gen_range(rng, 0..n));
+        let key = *keys.choose(rng).expect("keys were inserted");
+        let out = net.run_op(
+            node,
+            ClientOp::Get {
+                key,
+                htl: Some(params.probe_htl),
+            },
+        );
+        if out.succeeded() {
+            found += 1;
+            lengths.push(f64::from(out.hops));
+        } else {
+            lengths.push(f64::from(params.probe_htl));
+        }
+    }
+    Probe::new(lengths, found)
+}
+
+/// Runs the experiment; `tick` gets the network size after each join.
+pub fn run(params: &Params, mut tick: impl FnMut(u32)) -> Vec<Point> {
+    let config = params.config();
+    let mut net = ring_lattice(params.seed, params.start, 2, config, params.store);
+    let mut workload = Workload::default();
+    let mut live: Vec<PeerId> = (0..params.start).map(PeerId).collect();
+    let mut points = Vec::new();
+    let sizes = checkpoints(params);
+    let mut next = 0;
+    loop {
+        let size = net.len() as u32;
+        if sizes.get(next) == Some(&size) {
+            if workload.keys.is_empty() {
+                workload.step(&mut net, &live, params.htl);
+            }
+            points.push(Point {
+                nodes: size,
+                probe: probe_live(&mut net, &workload.keys, params),
+            });
+            next += 1;
+        }
+        if size >= params.nodes {
+            break;
+        }
+        for _ in 0..params.steps_per_join {
+            workload.step(&mut net, &live, params.htl);
+        }
+        // A new node knows one random live node, and joins through it.
+        let via = *live.choose(net.rng()).expect("a live node");
+        let joiner = net.add_node(config, Location(0), params.store);
+        net.link(joiner, via);
+        let out = net.run_op(
+            joiner,
+            ClientOp::Join {
+                via,
+                htl: params.announce_htl,
+            },
+        );
+        debug_assert!(
+            matches!(out.result, ClientResult::Joined(_)),
+            "{:?}",
+            out.result
+        );
+        live.push(joiner);
+        tick(size + 1);
+    }
+    points
+}
+
+/// The reproduction's pathlength at a million nodes that the issue cites.
+pub const REPORTED_MEDIAN_AT_1M: f64 = 30.0;
+
+/// Tables, plots and summary of a run.
+pub fn report(params: &Params, points: &[Point]) -> Report {
+    let mut table = Table::new(
+        "scalability",
+        &["nodes", "median", "mean", "p25", "p75", "p90", "success"],
+    );
+    for pt in points {
+        let p = &pt.probe;
+        table.push(vec![
+            f64::from(pt.nodes),
+            p.quantile(0.5),
+            p.mean(),
+            p.quantile(0.25),
+            p.quantile(0.75),
+            p.quantile(0.9),
+            p.success(),
+        ]);
+    }
+    let series = |name: &str, q: f64| {
+        Series::new(
+            name,
+            Style::LinePoints,
+            points
+                .iter()
+                .map(|pt| (f64::from(pt.nodes), pt.probe.quantile(q)))
+                .collect(),
+        )
+    };
+    let mut plot = Plot::new(
+        "scalability.svg",
+        "Pathlength against network size (growth by announcement)",
+        "nodes",
+        "probe pathlength (hops)",
+    );
+    plot.x_scale = Scale::Log;
+    plot.y_scale = Scale::Log;
+    plot.series = vec![
+        series("median", 0.5),
+        series("first quartile", 0.25),
+        series("third quartile", 0.75),
+    ];
+    let last = points.last();
+    let median = last.map_or(f64::NAN, |p| p.probe.quantile(0.5));
+    let summary = json!({
+        "scenario": "scalability",
+        "params": {
+            "seed": params.seed, "start": params.start, "nodes": params.nodes,
+            "steps_per_join": params.steps_per_join, "htl": params.htl, "announce_htl": params.announce_htl,
+            "store": params.store, "table": params.table, "probes": params.probes, "probe_htl": params.probe_htl,
+        },
+        "final": {
+            "nodes": last.map_or(0, |p| p.nodes),
+            "median_pathlength": median,
+            "mean_pathlength": last.map_or(f64::NAN, |p| p.probe.mean()),
+            "success": last.map_or(f64::NAN, |p| p.probe.success()),
+        },
+        "reported_median_at_1m": REPORTED_MEDIAN_AT_1M,
+    });
+    let rows: Vec<Vec<String>> = points
+        .iter()
+        .map(|pt| {
+            vec![
+                pt.nodes.to_string(),
+                fmt_num(pt.probe.quantile(0.5)),
+                format!("{:.1}", pt.probe.mean()),
+                format!("{:.1}%", 100.0 * pt.probe.success()),
+            ]
+        })
+        .collect();
+    let printed = format!(
+        "{}\nmedian pathlength at {} nodes: {}\n",
+        format_table(&["nodes", "median", "mean", "success"], &rows),
+        last.map_or(0, |p| p.nodes),
+        fmt_num(median)
+    );
+    Report {
+        tables: vec![table],
+        plots: vec![plot],
+        summary,
+        printed,
+    }
+}
