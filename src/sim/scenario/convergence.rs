@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use super::{Probe, Report, Workload, probe, ring_lattice};
+use super::{Probe, Report, Workload, probe, probe_table, ring_lattice};
 use crate::routing::{Config, PeerId};
 use crate::sim::content::VirtualContent;
 use crate::sim::engine::Network;
-use crate::sim::report::{Plot, Scale, Series, Style, Table, fmt_num, format_table};
+use crate::sim::report::{Plot, Scale, Series, Style, fmt_num, format_table};
 
 /// The experiment's settings; `Default` is the paper's setup.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -131,22 +131,11 @@ pub const PAPER_MEDIAN: f64 = 6.0;
 
 /// Tables, plots and summary of a run.
 pub fn report(params: &Params, points: &[Point]) -> Report {
-    let mut table = Table::new(
+    let table = probe_table(
         "convergence",
-        &["step", "median", "mean", "p25", "p75", "p90", "success"],
+        "step",
+        points.iter().map(|pt| (pt.step as f64, &pt.probe)),
     );
-    for pt in points {
-        let p = &pt.probe;
-        table.push(vec![
-            pt.step as f64,
-            p.quantile(0.5),
-            p.mean(),
-            p.quantile(0.25),
-            p.quantile(0.75),
-            p.quantile(0.9),
-            p.success(),
-        ]);
-    }
     let series = |name: &str, f: &dyn Fn(&Probe) -> f64, style| {
         Series::new(
             name,
@@ -206,14 +195,7 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
         .iter()
         .enumerate()
         .filter(|(i, _)| i % every == 0 || *i + 1 == points.len())
-        .map(|(_, pt)| {
-            vec![
-                pt.step.to_string(),
-                fmt_num(pt.probe.quantile(0.5)),
-                format!("{:.1}", pt.probe.mean()),
-                format!("{:.1}%", 100.0 * pt.probe.success()),
-            ]
-        })
+        .map(|(_, pt)| pt.probe.printed_row(pt.step.to_string()))
         .collect();
     let printed = format!(
         "{}\nfinal median pathlength {} (paper: {}), success {:.1}%\n",

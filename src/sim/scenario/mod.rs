@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 
 use super::content::{VirtualContent, VirtualKey};
 use super::engine::{Network, Outcome};
-use super::report::{Plot, ReportError, Table, write_summary};
+use super::report::{Plot, ReportError, Table, fmt_num, write_summary};
 use crate::key::Location;
 use crate::key::hash::sha256;
 use crate::routing::{ClientOp, Config, PeerId};
@@ -146,6 +146,38 @@ impl Probe {
     pub fn mean(&self) -> f64 {
         self.lengths.iter().sum::<f64>() / self.lengths.len().max(1) as f64
     }
+
+    /// A printed row: `x`, median, mean and success.
+    pub fn printed_row(&self, x: String) -> Vec<String> {
+        vec![
+            x,
+            fmt_num(self.quantile(0.5)),
+            format!("{:.1}", self.mean()),
+            format!("{:.1}%", 100.0 * self.success()),
+        ]
+    }
+}
+
+/// A CSV table of probes: the `x` column, then median, mean, quartiles,
+/// 90th percentile and success.
+pub fn probe_table<'a>(
+    name: &str,
+    x: &str,
+    probes: impl IntoIterator<Item = (f64, &'a Probe)>,
+) -> Table {
+    let mut table = Table::new(name, &[x, "median", "mean", "p25", "p75", "p90", "success"]);
+    for (x, p) in probes {
+        table.push(vec![
+            x,
+            p.quantile(0.5),
+            p.mean(),
+            p.quantile(0.25),
+            p.quantile(0.75),
+            p.quantile(0.9),
+            p.success(),
+        ]);
+    }
+    table
 }
 
 /// The `q` quantile of sorted values by the nearest-rank method; NaN if

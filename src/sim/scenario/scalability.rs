@@ -5,12 +5,12 @@
 use rand::seq::SliceRandom;
 use serde_json::json;
 
-use super::{Probe, Report, Workload, ring_lattice};
+use super::{Probe, Report, Workload, probe_table, ring_lattice};
 use crate::key::Location;
 use crate::routing::{ClientOp, ClientResult, Config, PeerId};
 use crate::sim::content::VirtualContent;
 use crate::sim::engine::Network;
-use crate::sim::report::{Plot, Scale, Series, Style, Table, fmt_num, format_table};
+use crate::sim::report::{Plot, Scale, Series, Style, fmt_num, format_table};
 
 /// The experiment's settings; `Default` follows the paper.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -175,22 +175,11 @@ pub const REPORTED_MEDIAN_AT_1M: f64 = 30.0;
 
 /// Tables, plots and summary of a run.
 pub fn report(params: &Params, points: &[Point]) -> Report {
-    let mut table = Table::new(
+    let table = probe_table(
         "scalability",
-        &["nodes", "median", "mean", "p25", "p75", "p90", "success"],
+        "nodes",
+        points.iter().map(|pt| (f64::from(pt.nodes), &pt.probe)),
     );
-    for pt in points {
-        let p = &pt.probe;
-        table.push(vec![
-            f64::from(pt.nodes),
-            p.quantile(0.5),
-            p.mean(),
-            p.quantile(0.25),
-            p.quantile(0.75),
-            p.quantile(0.9),
-            p.success(),
-        ]);
-    }
     let series = |name: &str, q: f64| {
         Series::new(
             name,
@@ -233,14 +222,7 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
     });
     let rows: Vec<Vec<String>> = points
         .iter()
-        .map(|pt| {
-            vec![
-                pt.nodes.to_string(),
-                fmt_num(pt.probe.quantile(0.5)),
-                format!("{:.1}", pt.probe.mean()),
-                format!("{:.1}%", 100.0 * pt.probe.success()),
-            ]
-        })
+        .map(|pt| pt.probe.printed_row(pt.nodes.to_string()))
         .collect();
     let printed = format!(
         "{}\nmedian pathlength at {} nodes: {}\n",
