@@ -502,17 +502,18 @@ impl<C: Content, S: Store<C>> Core<C, S> {
 
     /// Sends the request to the next best untried peer, or ends it.
     fn route_next(&mut self, now: Time, id: RequestId) {
-        let Some(p) = self.pending.get_mut(&id) else {
+        let Some(htl) = self.pending.get(&id).map(|p| p.htl) else {
             return;
         };
+        let deadline = self.hop_deadline(now, htl);
+        let p = self.pending.get_mut(&id).expect("checked above");
         let target = C::location(&p.key);
         let tried = &p.tried;
         match self.table.closest(target, |peer| tried.contains(&peer)) {
             Some(peer) => {
                 p.tried.push(peer);
                 p.waiting_on = Some(peer);
-                p.hop_deadline =
-                    now.plus_ms(self.config.hop_timeout_ms_per_htl * u64::from(p.htl.max(1)));
+                p.hop_deadline = deadline;
                 let (key, htl) = (p.key, p.htl);
                 let msg = match &p.insert {
                     Some(insert) => Msg::Insert {

@@ -2,13 +2,15 @@
 //! a small lattice by announcements while the workload runs; probes at
 //! each doubling measure how pathlength grows with size.
 
+use std::collections::BTreeSet;
+
 use rand::seq::SliceRandom;
 use serde_json::json;
 
 use super::{Probe, Report, Workload, probe_table, ring_lattice};
 use crate::key::Location;
 use crate::routing::{ClientOp, ClientResult, Config, PeerId};
-use crate::sim::content::VirtualContent;
+use crate::sim::content::{VirtualContent, VirtualKey};
 use crate::sim::engine::Network;
 use crate::sim::report::{Plot, Scale, Series, Style, fmt_num, format_table};
 
@@ -74,8 +76,11 @@ impl Params {
 pub struct Point {
     /// Nodes in the network.
     pub nodes: u32,
-    /// The probe.
+    /// The probe, for keys drawn from every key inserted so far.
     pub probe: Probe,
+    /// The same probes restricted to keys some node still stored when the
+    /// probe ran: routing success, apart from data the LRU stores evicted.
+    pub stored: Probe,
 }
 
 /// The sizes at which to probe: the start, each doubling, and the end.
@@ -96,14 +101,27 @@ fn probe_live(
     net: &mut Network<VirtualContent>,
     keys: &[crate::sim::content::VirtualKey],
     params: &Params,
-) -> Probe {
-    let mut lengths = Vec::with_capacity(params.probes);
-    let mut found = 0;
+) -> (Probe, Probe) {
     let n = net.len() as u32;
-    for _ in 0..params.probes {
-        let rng = net.rng();
-        let node = PeerId(rand::Rng::gen_range(rng, 0..n));
-        let key = *keys.choose(rng).expect("keys were inserted");
+    let picks: Vec<(PeerId, VirtualKey)> = (0..params.probes)
+        .map(|_| {
+            let rng = net.rng();
+            let node = PeerId(rand::Rng::gen_range(rng, 0..n));
+            (node, *keys.choose(rng).expect("keys were inserted"))
+        })
+        .collect();
+    // Which keys some node still holds, before probing caches any copies.
+    let wanted: BTreeSet<VirtualKey> = picks.iter().map(|&(_, k)| k).collect();
+    let mut held = BTreeSet::new();
+    for (_, node) in net.nodes() {
+        for key in node.store().keys() {
+            if wanted.contains(key) {
+                held.insert(*key);
+            }
+        }
+    }
+    let (mut all, mut stored) = ((Vec::new(), 0), (Vec::new(), 0));
+    for (node, key) in picks {
         let out = net.run_op(
             node,
             ClientOp::Get {
@@ -111,14 +129,19 @@ fn probe_live(
                 htl: Some(params.probe_htl),
             },
         );
-        if out.succeeded() {
-            found += 1;
-            lengths.push(f64::from(out.hops));
+        let (length, found) = if out.succeeded() {
+            (f64::from(out.hops), 1)
         } else {
-            lengths.push(f64::from(params.probe_htl));
+            (f64::from(params.probe_htl), 0)
+        };
+        all.0.push(length);
+        all.1 += found;
+        if held.contains(&key) {
+            stored.0.push(length);
+            stored.1 += found;
         }
     }
-    Probe::new(lengths, found)
+    (Probe::new(all.0, all.1), Probe::new(stored.0, stored.1))
 }
 
 /// Runs the experiment; `tick` gets the network size after each join.
@@ -136,9 +159,11 @@ pub fn run(params: &Params, mut tick: impl FnMut(u32)) -> Vec<Point> {
             if workload.keys.is_empty() {
                 workload.step(&mut net, &live, params.htl);
             }
+            let (probe, stored) = probe_live(&mut net, &workload.keys, params);
             points.push(Point {
                 nodes: size,
-                probe: probe_live(&mut net, &workload.keys, params),
+                probe,
+                stored,
             });
             next += 1;
         }
@@ -175,18 +200,23 @@ pub const REPORTED_MEDIAN_AT_1M: f64 = 30.0;
 
 /// Tables, plots and summary of a run.
 pub fn report(params: &Params, points: &[Point]) -> Report {
+    let stored_table = probe_table(
+        "scalability-stored",
+        "nodes",
+        points.iter().map(|pt| (f64::from(pt.nodes), &pt.stored)),
+    );
     let table = probe_table(
         "scalability",
         "nodes",
         points.iter().map(|pt| (f64::from(pt.nodes), &pt.probe)),
     );
-    let series = |name: &str, q: f64| {
+    let series = |name: &str, probe: &dyn Fn(&Point) -> &Probe, q: f64| {
         Series::new(
             name,
             Style::LinePoints,
             points
                 .iter()
-                .map(|pt| (f64::from(pt.nodes), pt.probe.quantile(q)))
+                .map(|pt| (f64::from(pt.nodes), probe(pt).quantile(q)))
                 .collect(),
         )
     };
@@ -194,17 +224,43 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
         "scalability.svg",
         "Pathlength against network size (growth by announcement)",
         "nodes",
-        "probe pathlength (hops)",
+        "probe pathlength (hops; failures count as the probe HTL)",
     );
     plot.x_scale = Scale::Log;
     plot.y_scale = Scale::Log;
     plot.series = vec![
-        series("median", 0.5),
-        series("first quartile", 0.25),
-        series("third quartile", 0.75),
+        series("median, all keys", &|pt| &pt.probe, 0.5),
+        series("median, keys still stored", &|pt| &pt.stored, 0.5),
+        series("third quartile, keys still stored", &|pt| &pt.stored, 0.75),
+    ];
+    let mut success = Plot::new(
+        "scalability-success.svg",
+        "Probe success against network size",
+        "nodes",
+        "share of probes that found their data",
+    );
+    success.x_scale = Scale::Log;
+    success.y_range = Some((0.0, 1.0));
+    let share = |name: &str, f: &dyn Fn(&Point) -> f64| {
+        Series::new(
+            name,
+            Style::LinePoints,
+            points
+                .iter()
+                .map(|pt| (f64::from(pt.nodes), f(pt)))
+                .collect(),
+        )
+    };
+    success.series = vec![
+        share("all keys", &|pt| pt.probe.success()),
+        share("keys still stored", &|pt| pt.stored.success()),
+        share("share of probed keys still stored", &|pt| {
+            pt.stored.lengths.len() as f64 / pt.probe.lengths.len().max(1) as f64
+        }),
     ];
     let last = points.last();
     let median = last.map_or(f64::NAN, |p| p.probe.quantile(0.5));
+    let stored_median = last.map_or(f64::NAN, |p| p.stored.quantile(0.5));
     let summary = json!({
         "scenario": "scalability",
         "params": {
@@ -217,22 +273,38 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
             "median_pathlength": median,
             "mean_pathlength": last.map_or(f64::NAN, |p| p.probe.mean()),
             "success": last.map_or(f64::NAN, |p| p.probe.success()),
+            "stored_keys_share": last.map_or(f64::NAN, |p| p.stored.lengths.len() as f64 / p.probe.lengths.len().max(1) as f64),
+            "stored_keys_median_pathlength": stored_median,
+            "stored_keys_success": last.map_or(f64::NAN, |p| p.stored.success()),
         },
         "reported_median_at_1m": REPORTED_MEDIAN_AT_1M,
     });
     let rows: Vec<Vec<String>> = points
         .iter()
-        .map(|pt| pt.probe.printed_row(pt.nodes.to_string()))
+        .map(|pt| {
+            let mut row = pt.probe.printed_row(pt.nodes.to_string());
+            row.extend(pt.stored.printed_row(format!(
+                "{:.0}%",
+                100.0 * pt.stored.lengths.len() as f64 / pt.probe.lengths.len().max(1) as f64
+            )));
+            row
+        })
         .collect();
     let printed = format!(
-        "{}\nmedian pathlength at {} nodes: {}\n",
-        format_table(&["nodes", "median", "mean", "success"], &rows),
+        "{}\nmedian pathlength at {} nodes: {} (keys still stored: {})\n",
+        format_table(
+            &[
+                "nodes", "median", "mean", "success", "stored", "median", "mean", "success"
+            ],
+            &rows
+        ),
         last.map_or(0, |p| p.nodes),
-        fmt_num(median)
+        fmt_num(median),
+        fmt_num(stored_median)
     );
     Report {
-        tables: vec![table],
-        plots: vec![plot],
+        tables: vec![table, stored_table],
+        plots: vec![plot, success],
         summary,
         printed,
     }
