@@ -1,11 +1,17 @@
 //! fogstore: an anonymous peer-to-peer content store in the line of Freenet.
 //!
-//! The library is layered so that the lower layers know nothing of I/O:
+//! The library is layered so that the lower layers know nothing of I/O
+//! (only `link`, `store::DiskStore` and the simulator's report writer touch
+//! the network or the disk):
 //!
 //! - [`key`]: locations on the ring, routing keys, and the user-facing key
 //!   types (`CHK@`, `SSK@`, `KSK@`) with their URIs;
 //! - [`block`]: document encryption into 32 KiB blocks and their verification;
-//! - [`wire`]: protocol messages and their encoding into fixed-size frames.
+//! - [`wire`]: protocol messages and their encoding into fixed-size frames;
+//! - [`link`]: encrypted links between nodes (Noise XK, 1024-byte frames);
+//! - [`routing`]: the sans-IO protocol core, one state machine per node;
+//! - [`store`]: datastores, in memory and on disk;
+//! - [`sim`]: the discrete-event simulator and its scenarios.
 //!
 //! `docs/protocol.md` specifies every byte these modules produce, and `keys/`
 //! holds known-answer vectors that the test suite reproduces.
@@ -36,6 +42,7 @@
 
 pub mod block;
 pub mod key;
+pub mod link;
 pub mod routing;
 pub mod sim;
 pub mod store;

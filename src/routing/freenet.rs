@@ -1,7 +1,7 @@
 //! Freenet mode: steepest-ascent routing with backtracking, hops-to-live,
 //! caching on the return path, and joining by announcement.
 //!
-//! Each request a node handles is a small state machine ([`Pending`]): the
+//! Each request a node handles is a small state machine (`Pending`): the
 //! peers tried so far, the one it waits on, the hops to live left, and who
 //! to answer. A request goes to the untried peer whose reference is closest
 //! to its key; `RejectedLoop` and `RouteNotFound` from downstream move it to

@@ -1,0 +1,613 @@
+//! The persistent store: round trips of real blocks, restarts that keep LRU
+//! order, a capacity in bytes, corrupt blocks never served, a child process
+//! killed at random moments, and the routing core running on it.
+//!
+//! Every test works in its own directory under the system temp dir, removed
+//! when it ends, and is bounded in time.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use fogstore::block::{Block, chk, ssk};
+use fogstore::key::{DocName, KeyKind, Location, NodeKey, SskInsertKey};
+use fogstore::routing::freenet::Core;
+use fogstore::routing::{
+    BlockContent, ClientId, ClientOp, ClientResult, Config, Input, Output, Store, Time,
+};
+use fogstore::store::DiskStore;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+
+/// The store's on-disk layout, as `docs/architecture.md` describes it.
+const BLOCKS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("blocks");
+const RECENCY: TableDefinition<&[u8; 33], u64> = TableDefinition::new("recency");
+const FILE: &str = "store.redb";
+
+/// A directory under the system temp dir, unique to this process and call,
+/// removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "fogstore-test-{name}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chk_size() -> u64 {
+    Block::size_of(KeyKind::Chk) as u64
+}
+
+/// CHK block number `i`: distinct for every `i`.
+fn chk_block(i: u64) -> (NodeKey, Block) {
+    let (key, block) = chk::encode(format!("block {i}").as_bytes()).unwrap();
+    (key.node_key(), Block::Chk(block))
+}
+
+fn ssk_block(name: &str, doc: &[u8]) -> (NodeKey, Block) {
+    let insert = SskInsertKey {
+        signing: SigningKey::from_bytes(&[9; 32]),
+        crypto: [3; 32],
+        name: DocName::parse(name).unwrap(),
+    };
+    let (key, block) = ssk::encode(&insert, doc).unwrap();
+    (key.node_key(), Block::Ssk(block))
+}
+
+fn raw_key(key: &NodeKey) -> [u8; 33] {
+    let mut raw = [0; 33];
+    raw[0] = key.kind.to_byte();
+    raw[1..].copy_from_slice(key.routing.as_bytes());
+    raw
+}
+
+#[test]
+fn chk_and_ssk_blocks_round_trip() {
+    let dir = TempDir::new("round-trip");
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert!(store.is_empty());
+    let (ck, cb) = chk_block(1);
+    let (sk, sb) = ssk_block("x", b"signed words");
+    store.put(ck, cb.clone());
+    store.put(sk, sb.clone());
+    assert_eq!(store.len(), 2);
+    assert!(store.contains(&ck) && store.contains(&sk));
+    assert_eq!(
+        store.bytes(),
+        chk_size() + Block::size_of(KeyKind::Ssk) as u64
+    );
+    assert_eq!(store.get(&ck), Some(cb.clone()));
+    assert_eq!(store.get(&sk), Some(sb.clone()));
+    // What comes back still opens with the reader's key.
+    let Some(Block::Chk(chk_back)) = store.get(&ck) else {
+        panic!("not a CHK block")
+    };
+    let (reader_key, _) = chk::encode(b"block 1").unwrap();
+    assert_eq!(
+        chk::decode(&reader_key, &chk_back).unwrap().bytes,
+        b"block 1"
+    );
+    // A key never stored is a miss.
+    let (other, _) = chk_block(2);
+    assert_eq!(store.get(&other), None);
+    assert!(!store.contains(&other));
+    // A block under the other kind's key is refused.
+    store.put(
+        NodeKey {
+            kind: KeyKind::Ssk,
+            ..other
+        },
+        chk_block(2).1,
+    );
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.errors(), 0);
+    assert!(dir.path().join(FILE).is_file());
+}
+
+#[test]
+fn a_reopened_store_serves_its_blocks_in_the_same_lru_order() {
+    let dir = TempDir::new("reopen");
+    let capacity = 4 * chk_size();
+    let blocks: Vec<_> = (0..6).map(chk_block).collect();
+    let order_before: Vec<NodeKey>;
+    {
+        let mut store = DiskStore::open(dir.path(), capacity).unwrap();
+        for (k, b) in &blocks[..4] {
+            store.put(*k, b.clone());
+        }
+        // Uses since the last put are written on drop: 2, 0, 3, 1 (most
+        // recent first).
+        assert!(store.get(&blocks[0].0).is_some());
+        assert!(store.get(&blocks[2].0).is_some());
+        order_before = store.keys().copied().collect();
+        let expected: Vec<NodeKey> = [2, 0, 3, 1].iter().map(|&i| blocks[i].0).collect();
+        assert_eq!(order_before, expected);
+    }
+    let mut store = DiskStore::open(dir.path(), capacity).unwrap();
+    assert_eq!(store.keys().copied().collect::<Vec<_>>(), order_before);
+    assert_eq!(store.len(), 4);
+    assert_eq!(store.bytes(), 4 * chk_size());
+    // Filling past capacity evicts the two least recently used: 1, then 3.
+    store.put(blocks[4].0, blocks[4].1.clone());
+    assert!(!store.contains(&blocks[1].0));
+    store.put(blocks[5].0, blocks[5].1.clone());
+    assert!(!store.contains(&blocks[3].0));
+    for i in [0, 2, 4, 5] {
+        assert_eq!(store.get(&blocks[i].0).as_ref(), Some(&blocks[i].1), "{i}");
+    }
+    assert_eq!(store.errors(), 0);
+    drop(store);
+    // Evictions reached the disk too.
+    let store = DiskStore::open(dir.path(), capacity).unwrap();
+    assert_eq!(store.len(), 4);
+    assert!(!store.contains(&blocks[1].0) && !store.contains(&blocks[3].0));
+    drop(store);
+    // Reopened smaller, it evicts its least recently used at once.
+    let store = DiskStore::open(dir.path(), 2 * chk_size()).unwrap();
+    let kept: Vec<NodeKey> = store.keys().copied().collect();
+    assert_eq!(kept, vec![blocks[5].0, blocks[4].0]);
+}
+
+#[test]
+fn storing_one_block_too_many_evicts_exactly_the_least_recently_used() {
+    let dir = TempDir::new("capacity");
+    // Room for three CHK blocks, not four.
+    let capacity = 4 * chk_size() - 1;
+    let mut store = DiskStore::open(dir.path(), capacity).unwrap();
+    assert_eq!(store.capacity(), capacity);
+    let blocks: Vec<_> = (0..6).map(chk_block).collect();
+    for (k, b) in &blocks[..3] {
+        store.put(*k, b.clone());
+    }
+    assert!(store.get(&blocks[0].0).is_some()); // 1 is now the oldest
+    store.put(blocks[3].0, blocks[3].1.clone());
+    assert!(!store.contains(&blocks[1].0));
+    for i in [0, 2, 3] {
+        assert!(store.contains(&blocks[i].0), "{i}");
+    }
+    assert_eq!(store.len(), 3);
+    assert_eq!(store.bytes(), 3 * chk_size());
+    // Storing a held key again evicts nothing and refreshes it.
+    store.put(blocks[2].0, blocks[2].1.clone());
+    assert_eq!(store.len(), 3);
+    store.put(blocks[4].0, blocks[4].1.clone()); // evicts 0, the oldest now
+    assert!(!store.contains(&blocks[0].0));
+    assert!(store.contains(&blocks[2].0) && store.contains(&blocks[3].0));
+    // `contains` does not refresh: 3 is still the oldest.
+    assert!(store.contains(&blocks[3].0));
+    store.put(blocks[5].0, blocks[5].1.clone());
+    assert!(!store.contains(&blocks[3].0));
+    assert_eq!(store.bytes(), 3 * chk_size());
+    assert_eq!(store.errors(), 0);
+
+    // A block larger than the whole store is not stored.
+    let dir = TempDir::new("capacity-tiny");
+    let mut tiny = DiskStore::open(dir.path(), chk_size() - 1).unwrap();
+    tiny.put(blocks[0].0, blocks[0].1.clone());
+    assert!(tiny.is_empty());
+    assert_eq!(tiny.bytes(), 0);
+    assert_eq!(tiny.errors(), 0);
+}
+
+#[test]
+fn a_corrupt_block_is_deleted_and_reported_absent() {
+    let dir = TempDir::new("corrupt");
+    let (k_flip, b_flip) = chk_block(1);
+    let (k_short, b_short) = chk_block(2);
+    let (k_ssk, b_ssk) = ssk_block("x", b"signed");
+    let (k_good, b_good) = chk_block(3);
+    let (k_swap, _) = chk_block(4);
+    {
+        let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+        for (k, b) in [
+            (k_flip, &b_flip),
+            (k_short, &b_short),
+            (k_ssk, &b_ssk),
+            (k_good, &b_good),
+            (k_swap, &chk_block(4).1),
+        ] {
+            store.put(k, b.clone());
+        }
+        assert_eq!(store.len(), 5);
+    }
+    // Disk corruption, written through redb so that only the values lie.
+    {
+        let db = Database::create(dir.path().join(FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(BLOCKS).unwrap();
+            let mut flipped = b_flip.as_bytes().to_vec();
+            flipped[100] ^= 1;
+            table.insert(&raw_key(&k_flip), flipped.as_slice()).unwrap();
+            let short = &b_short.as_bytes()[..1000];
+            table.insert(&raw_key(&k_short), short).unwrap();
+            let mut bad_sig = b_ssk.as_bytes().to_vec();
+            *bad_sig.last_mut().unwrap() ^= 0x80;
+            table.insert(&raw_key(&k_ssk), bad_sig.as_slice()).unwrap();
+            // A whole valid block, under another block's key.
+            table.insert(&raw_key(&k_swap), b_good.as_bytes()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.len(), 5, "open does not read blocks");
+    for (name, key) in [
+        ("flipped", k_flip),
+        ("short", k_short),
+        ("ssk", k_ssk),
+        ("swap", k_swap),
+    ] {
+        assert!(store.contains(&key), "{name}");
+        assert_eq!(store.get(&key), None, "{name} is served");
+        assert!(!store.contains(&key), "{name} is still indexed");
+        assert_eq!(store.get(&key), None, "{name}");
+    }
+    assert_eq!(store.get(&k_good), Some(b_good.clone()));
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.bytes(), chk_size());
+    assert_eq!(store.errors(), 0, "corruption is not an I/O error");
+    drop(store);
+    // The entries are gone from both tables on disk.
+    let db = Database::create(dir.path().join(FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let blocks = txn.open_table(BLOCKS).unwrap();
+    let recency = txn.open_table(RECENCY).unwrap();
+    assert_eq!(blocks.len().unwrap(), 1);
+    assert_eq!(recency.len().unwrap(), 1);
+    assert!(blocks.get(&raw_key(&k_good)).unwrap().is_some());
+    drop((blocks, recency, txn, db));
+    let store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn entries_edited_from_outside_are_reconciled_on_open() {
+    let dir = TempDir::new("reconcile");
+    let blocks: Vec<_> = (0..3).map(chk_block).collect();
+    {
+        let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+        for (k, b) in &blocks {
+            store.put(*k, b.clone());
+        }
+    }
+    {
+        let db = Database::create(dir.path().join(FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            // 0 loses its recency (kept, as the least recently used); 1
+            // loses its block (dropped); entries of unknown kind appear in
+            // each table (dropped).
+            let mut recency = txn.open_table(RECENCY).unwrap();
+            let mut blocks_table = txn.open_table(BLOCKS).unwrap();
+            recency.remove(&raw_key(&blocks[0].0)).unwrap();
+            blocks_table.remove(&raw_key(&blocks[1].0)).unwrap();
+            let mut junk = raw_key(&blocks[2].0);
+            junk[0] = 0xff;
+            recency.insert(&junk, 99).unwrap();
+            junk[1] ^= 1;
+            blocks_table.insert(&junk, &[1u8, 2, 3][..]).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        store.keys().copied().collect::<Vec<_>>(),
+        vec![blocks[2].0, blocks[0].0]
+    );
+    assert_eq!(store.bytes(), 2 * chk_size());
+    assert_eq!(store.get(&blocks[0].0), Some(blocks[0].1.clone()));
+    assert_eq!(store.get(&blocks[1].0), None);
+    drop(store);
+    {
+        let db = Database::create(dir.path().join(FILE)).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(BLOCKS).unwrap().len().unwrap(), 2);
+        assert_eq!(txn.open_table(RECENCY).unwrap().len().unwrap(), 2);
+    }
+    // A block gone from under its recency entry, while the table sizes
+    // still match (open only compares them), is found missing when read.
+    {
+        let db = Database::create(dir.path().join(FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut blocks_table = txn.open_table(BLOCKS).unwrap();
+            blocks_table.remove(&raw_key(&blocks[2].0)).unwrap();
+            let (orphan, block) = chk_block(9);
+            blocks_table
+                .insert(&raw_key(&orphan), block.as_bytes())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.get(&blocks[2].0), None);
+    assert!(!store.contains(&blocks[2].0));
+    assert_eq!(store.get(&blocks[0].0), Some(blocks[0].1.clone()));
+    assert_eq!(store.errors(), 0);
+}
+
+/// Tells the helper below where its store is; unset, the helper does nothing.
+const KILL_DIR: &str = "FOGSTORE_KILL_TEST_DIR";
+/// The first block number the helper puts.
+const KILL_BASE: &str = "FOGSTORE_KILL_TEST_BASE";
+/// The helper's name, to run it alone.
+const KILL_HELPER: &str = "kill_helper_puts_blocks_until_killed";
+/// At most this many puts in one run of the helper.
+const KILL_MAX_PUTS: u64 = 5_000;
+
+/// Run by `a_store_killed_at_any_moment_...` as a child process: puts
+/// blocks in a loop, printing `ACK <n>` once each put has returned, with a
+/// get of an earlier block between puts so recency writes race the kill too.
+#[test]
+#[ignore = "a helper process for the kill test; does nothing on its own"]
+fn kill_helper_puts_blocks_until_killed() {
+    let Ok(dir) = std::env::var(KILL_DIR) else {
+        return;
+    };
+    let base: u64 = std::env::var(KILL_BASE).unwrap().parse().unwrap();
+    let mut store = DiskStore::open(Path::new(&dir), u64::MAX / 2).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 0..KILL_MAX_PUTS {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (key, block) = chk_block(base + i);
+        store.put(key, block);
+        assert!(store.contains(&key), "put {i} failed");
+        assert_eq!(store.errors(), 0);
+        println!("ACK {}", base + i);
+        let (earlier, _) = chk_block(base + i / 2);
+        assert!(store.get(&earlier).is_some());
+    }
+}
+
+/// Runs the helper above as a child process on the store in `dir`, putting
+/// blocks from number `base`, and kills it after `delay_ms`. Returns how it
+/// ended, the block numbers it acknowledged, and its stderr.
+fn run_helper_and_kill(dir: &Path, base: u64, delay_ms: u64) -> (ExitStatus, Vec<u64>, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            KILL_HELPER,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_DIR, dir)
+        .env(KILL_BASE, base.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let acks = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // The first may follow libtest's "test name ... " unbroken.
+            .filter_map(|line| line.rsplit_once("ACK ")?.1.parse::<u64>().ok())
+            .collect::<Vec<u64>>()
+    });
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    // SIGKILL on Unix: no destructor, no flush, no clean shutdown. The
+    // helper stops by itself after 10 s at worst, so the pipes close.
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    (status, acks.join().unwrap(), errs.join().unwrap())
+}
+
+#[test]
+fn a_store_killed_at_any_moment_reopens_with_every_acknowledged_block() {
+    let dir = TempDir::new("kill");
+    let mut rng = rand::thread_rng();
+    // Acknowledged puts that must survive (all but each round's last), and
+    // every block a child put or was putting.
+    let mut durable: Vec<u64> = Vec::new();
+    let mut attempted: BTreeSet<NodeKey> = BTreeSet::new();
+    for round in 0..5u64 {
+        // Spread over 50–400 ms: one band a round, random within it.
+        let delay = rng.gen_range(50 + 70 * round..=120 + 70 * round);
+        let (status, acked, errs) = run_helper_and_kill(dir.path(), round * 1_000_000, delay);
+        assert!(
+            status.code().is_none() || status.success(),
+            "round {round}: the helper failed on its own ({status}):\n{errs}"
+        );
+        if let Some((_last, before)) = acked.split_last() {
+            durable.extend_from_slice(before);
+        }
+        // The put in flight when the child died may have committed.
+        let next = acked.last().map_or(round * 1_000_000, |n| n + 1);
+        attempted.insert(chk_block(next).0);
+        attempted.extend(acked.iter().map(|&n| chk_block(n).0));
+        eprintln!(
+            "kill round {round}: killed after {delay} ms, {} puts acknowledged",
+            acked.len()
+        );
+
+        let started = Instant::now();
+        let mut store = DiskStore::open(dir.path(), u64::MAX / 2).unwrap();
+        // Every block it holds verifies (a get verifies, and deletes and
+        // misses what does not).
+        let held: Vec<NodeKey> = store.keys().copied().collect();
+        for key in &held {
+            let block = store.get(key).expect("a held block fails verification");
+            block.verify(key).unwrap();
+        }
+        assert_eq!(store.len(), held.len());
+        // Every acknowledged put but each round's last is there.
+        for &n in &durable {
+            let (key, block) = chk_block(n);
+            assert_eq!(
+                store.get(&key),
+                Some(block),
+                "round {round}: block {n} lost"
+            );
+        }
+        // Nothing is held that was not put or being put.
+        for key in &held {
+            assert!(
+                attempted.contains(key),
+                "round {round}: a block never put is held"
+            );
+        }
+        assert_eq!(store.errors(), 0);
+        drop(store);
+        // And redb finds the file sound.
+        let mut db = Database::create(dir.path().join(FILE)).unwrap();
+        assert!(db.check_integrity().unwrap(), "round {round}");
+        drop(db);
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+    assert!(!durable.is_empty(), "no put was acknowledged in any round");
+}
+
+#[test]
+fn a_store_killed_while_it_is_created_opens_afterwards() {
+    let mut rng = rand::thread_rng();
+    for round in 0..20u64 {
+        let dir = TempDir::new("kill-create");
+        // Early enough to land in the creation of the file some rounds.
+        let delay = rng.gen_range(1..=20);
+        let (status, acked, errs) = run_helper_and_kill(dir.path(), 0, delay);
+        assert!(
+            status.code().is_none() || status.success(),
+            "round {round}: the helper failed on its own ({status}):\n{errs}"
+        );
+        let store = DiskStore::open(dir.path(), u64::MAX / 2)
+            .unwrap_or_else(|e| panic!("round {round}, killed after {delay} ms: {e}"));
+        assert!(store.len() <= acked.len() + 1);
+        assert_eq!(store.errors(), 0);
+    }
+    // What a creation killed before its rename leaves is cleared away.
+    let dir = TempDir::new("half-made");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(dir.path().join("store.redb.new"), vec![0u8; 8192]).unwrap();
+    let store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert!(store.is_empty());
+    drop(store);
+    assert!(!dir.path().join("store.redb.new").exists());
+}
+
+#[test]
+fn the_routing_core_answers_a_get_from_a_disk_store() {
+    let dir = TempDir::new("core");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let store = DiskStore::open(dir.path(), 8 * chk_size()).unwrap();
+    let mut core =
+        Core::<BlockContent, DiskStore>::new(Config::default(), Location(0), store, &mut rng);
+    let (key, block) = chk_block(7);
+    assert!(core.preload(key, block.clone()));
+    // Data that is not what its key names is refused.
+    assert!(!core.preload(key, chk_block(8).1));
+    core.handle(
+        Time(0),
+        Input::Client {
+            client: ClientId(1),
+            op: ClientOp::Get { key, htl: None },
+        },
+        &mut rng,
+    );
+    let outputs: Vec<Output<BlockContent>> = std::iter::from_fn(|| core.poll()).collect();
+    match &outputs[..] {
+        [
+            Output::Reply {
+                client: ClientId(1),
+                result: ClientResult::Found(found),
+            },
+        ] => assert_eq!(found, &block),
+        other => panic!("not a local hit: {other:?}"),
+    }
+    assert_eq!(core.store().len(), 1);
+    assert_eq!(core.store().errors(), 0);
+}
+
+/// Put and get rates of 32 KiB blocks; `cargo test --release --test store
+/// -- --ignored --nocapture throughput`.
+#[test]
+#[ignore = "a timing, for docs/architecture.md; run with --release"]
+fn throughput_of_32_kib_blocks() {
+    let dir = TempDir::new("throughput");
+    let n = 1_000u64;
+    let held = 256u64;
+    let blocks: Vec<_> = (0..n).map(chk_block).collect();
+    let mut store = DiskStore::open(dir.path(), held * chk_size()).unwrap();
+    let mib = chk_size() as f64 / (1024.0 * 1024.0);
+
+    let t = Instant::now();
+    for (k, b) in &blocks {
+        store.put(*k, b.clone());
+    }
+    let put = t.elapsed();
+    assert_eq!(store.len() as u64, held);
+    let rate = n as f64 / put.as_secs_f64();
+    println!(
+        "put: {n} blocks (evicting from the {}th on) in {put:.2?}: {rate:.0} blocks/s, {:.1} MiB/s, {:.0} µs each",
+        held + 1,
+        rate * mib,
+        put.as_secs_f64() * 1e6 / n as f64
+    );
+
+    let rounds = 8;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for (k, _) in &blocks[(n - held) as usize..] {
+            assert!(store.get(k).is_some());
+        }
+    }
+    let get = t.elapsed();
+    let gets = (rounds * held) as f64;
+    let rate = gets / get.as_secs_f64();
+    println!(
+        "get (read + verify, recency written every 64): {gets} in {get:.2?}: {rate:.0} blocks/s, {:.1} MiB/s, {:.0} µs each",
+        rate * mib,
+        get.as_secs_f64() * 1e6 / gets
+    );
+
+    let t = Instant::now();
+    let mut verified = 0;
+    for (k, b) in &blocks[(n - held) as usize..] {
+        b.verify(k).unwrap();
+        verified += 1;
+    }
+    let verify = t.elapsed();
+    println!(
+        "of which verification alone: {:.0} µs a block",
+        verify.as_secs_f64() * 1e6 / f64::from(verified)
+    );
+    drop(store);
+
+    let t = Instant::now();
+    let store = DiskStore::open(dir.path(), held * chk_size()).unwrap();
+    println!("reopen with {} blocks: {:.2?}", store.len(), t.elapsed());
+}
