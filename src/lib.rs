@@ -11,6 +11,8 @@
 //! - [`link`]: encrypted links between nodes (Noise XK, 1024-byte frames);
 //! - [`routing`]: the sans-IO protocol core, one state machine per node;
 //! - [`store`]: datastores, in memory and on disk;
+//! - [`node`]: the real node, driving the core over links with a
+//!   persistent store;
 //! - [`sim`]: the discrete-event simulator and its scenarios.
 //!
 //! `docs/protocol.md` specifies every byte these modules produce, and `keys/`
@@ -43,6 +45,7 @@
 pub mod block;
 pub mod key;
 pub mod link;
+pub mod node;
 pub mod routing;
 pub mod sim;
 pub mod store;

@@ -25,14 +25,19 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Run a study in the simulator: CSV series, SVG plots and a summary.
     Sim(commands::sim::SimArgs),
+    /// Start a local network of real nodes on loopback, publish a document
+    /// from one, fetch it from a far one, and show where it was cached.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Key(args) => commands::key::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Sim(args) => commands::sim::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,5 +49,16 @@ fn main() -> ExitCode {
                 .unwrap_or(Failure::Other);
             ExitCode::from(failure as u8)
         }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=fogstore=debug`);
+/// without it, nothing is logged.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }

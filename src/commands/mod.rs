@@ -1,6 +1,7 @@
 //! The `fog` subcommands, one module each.
 
 pub(crate) mod bench;
+pub(crate) mod demo;
 pub(crate) mod key;
 pub(crate) mod sim;
 

@@ -19,10 +19,17 @@
 //! requires the decrypted payload to be exactly that many zeros. So the
 //! handshake looks like three transport frames to an observer.
 //!
+//! One exception: message 3's payload may start with the initiator's
+//! listening address (the encoding of a wire node reference's address:
+//! family byte 4 or 6, the address, the port big-endian), the rest still
+//! zeros. A responder cannot learn it otherwise (the TCP source port is
+//! ephemeral), and needs it to name the initiator to others. A payload
+//! starting with a zero byte announces no address.
+//!
 //! TCP_NODELAY is set on the socket: frames are written whole, and Nagle's
 //! algorithm would only delay them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use snow::{Builder, HandshakeState, StatelessTransportState};
@@ -77,7 +84,7 @@ impl Link {
         remote: &[u8; KEY_SIZE],
         timeout: Duration,
     ) -> Result<Link, LinkError> {
-        let state = tokio::time::timeout(timeout, initiate(&mut stream, identity, remote))
+        let state = tokio::time::timeout(timeout, initiate(&mut stream, identity, remote, None))
             .await
             .map_err(|_| LinkError::Timeout { after: timeout })??;
         tracing::debug!(peer = ?stream.peer_addr().ok(), "link handshake complete (initiator)");
@@ -92,10 +99,23 @@ impl Link {
         identity: &Identity,
         timeout: Duration,
     ) -> Result<Link, LinkError> {
+        Link::connect_to_listening(node, identity, None, timeout).await
+    }
+
+    /// As [`Link::connect_to`], and tells the responder where this node
+    /// listens: `listening` goes at the start of handshake message 3's
+    /// payload (protocol §11.2), and the responder reads it back with
+    /// [`Link::remote_listen_addr`]. `None` sends the all-zero payload.
+    pub async fn connect_to_listening(
+        node: &NodeRef,
+        identity: &Identity,
+        listening: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Link, LinkError> {
         let addr: SocketAddr = node.addr;
         let work = async {
             let mut stream = TcpStream::connect(addr).await?;
-            let state = initiate(&mut stream, identity, &node.identity).await?;
+            let state = initiate(&mut stream, identity, &node.identity, listening).await?;
             Ok::<_, LinkError>((stream, state))
         };
         let (stream, state) = tokio::time::timeout(timeout, work)
@@ -107,7 +127,8 @@ impl Link {
 
     /// Answers a link opened by an initiator on an accepted TCP connection.
     /// Returns the link and the initiator's static public key, which only
-    /// the handshake reveals.
+    /// the handshake reveals. The initiator's listening address, if it
+    /// announced one, is [`Link::remote_listen_addr`].
     ///
     /// Bytes that are not a handshake for this identity fail with
     /// [`LinkError::PeerKeyMismatch`], [`LinkError::Handshake`],
@@ -118,11 +139,13 @@ impl Link {
         identity: &Identity,
         timeout: Duration,
     ) -> Result<(Link, [u8; KEY_SIZE]), LinkError> {
-        let (state, remote) = tokio::time::timeout(timeout, respond(&mut stream, identity))
-            .await
-            .map_err(|_| LinkError::Timeout { after: timeout })??;
-        tracing::debug!(peer = ?stream.peer_addr().ok(), "link handshake complete (responder)");
-        Ok((Link::new(stream, state, remote), remote))
+        let (state, remote, listening) =
+            tokio::time::timeout(timeout, respond(&mut stream, identity))
+                .await
+                .map_err(|_| LinkError::Timeout { after: timeout })??;
+        tracing::debug!(peer = ?stream.peer_addr().ok(), ?listening, "link handshake complete (responder)");
+        let link = Link::new(stream, state, remote).with_remote_listen(listening);
+        Ok((link, remote))
     }
 }
 
@@ -141,6 +164,7 @@ async fn initiate(
     stream: &mut TcpStream,
     identity: &Identity,
     remote: &[u8; KEY_SIZE],
+    listening: Option<SocketAddr>,
 ) -> Result<StatelessTransportState, LinkError> {
     stream.set_nodelay(true)?;
     let mut hs = builder(identity)?
@@ -149,7 +173,7 @@ async fn initiate(
         .map_err(|e| LinkError::noise("setting up", e))?;
     let mut buf = [0u8; WIRE_FRAME_SIZE];
 
-    write_padded(&mut hs, 1, &mut buf)?;
+    write_padded_with(&mut hs, 1, &[], &mut buf)?;
     stream.write_all(&buf).await?;
 
     match read_record(stream, &mut buf).await {
@@ -163,7 +187,8 @@ async fn initiate(
     }
     read_padded(&mut hs, 2, &buf)?;
 
-    write_padded(&mut hs, 3, &mut buf)?;
+    let prefix = listening.map(encode_addr).unwrap_or_default();
+    write_padded_with(&mut hs, 3, &prefix, &mut buf)?;
     stream.write_all(&buf).await?;
 
     hs.into_stateless_transport_mode()
@@ -173,7 +198,7 @@ async fn initiate(
 async fn respond(
     stream: &mut TcpStream,
     identity: &Identity,
-) -> Result<(StatelessTransportState, [u8; KEY_SIZE]), LinkError> {
+) -> Result<(StatelessTransportState, [u8; KEY_SIZE], Option<SocketAddr>), LinkError> {
     stream.set_nodelay(true)?;
     let mut hs = builder(identity)?
         .build_responder()
@@ -183,11 +208,11 @@ async fn respond(
     read_record(stream, &mut buf).await?;
     read_padded(&mut hs, 1, &buf)?;
 
-    write_padded(&mut hs, 2, &mut buf)?;
+    write_padded_with(&mut hs, 2, &[], &mut buf)?;
     stream.write_all(&buf).await?;
 
     read_record(stream, &mut buf).await?;
-    read_padded(&mut hs, 3, &buf)?;
+    let listening = read_padded(&mut hs, 3, &buf)?;
 
     let remote: [u8; KEY_SIZE] = hs
         .get_remote_static()
@@ -199,7 +224,7 @@ async fn respond(
     let state = hs
         .into_stateless_transport_mode()
         .map_err(|e| LinkError::noise("entering transport mode", e))?;
-    Ok((state, remote))
+    Ok((state, remote, listening))
 }
 
 const WRITE_STAGES: [&str; 3] = [
@@ -215,15 +240,29 @@ const READ_STAGES: [&str; 3] = [
 
 /// Writes handshake message `number` (1 to 3) into `buf`, with the zero
 /// payload that makes it exactly [`WIRE_FRAME_SIZE`] bytes.
+#[cfg(test)]
 fn write_padded(
     hs: &mut HandshakeState,
     number: u8,
     buf: &mut [u8; WIRE_FRAME_SIZE],
 ) -> Result<(), LinkError> {
+    write_padded_with(hs, number, &[], buf)
+}
+
+/// Writes handshake message `number` (1 to 3) into `buf`, its payload
+/// `prefix` followed by the zeros that make it exactly [`WIRE_FRAME_SIZE`]
+/// bytes. Only message 3 carries a non-empty prefix.
+fn write_padded_with(
+    hs: &mut HandshakeState,
+    number: u8,
+    prefix: &[u8],
+    buf: &mut [u8; WIRE_FRAME_SIZE],
+) -> Result<(), LinkError> {
     let i = usize::from(number - 1);
-    let zeros = [0u8; WIRE_FRAME_SIZE];
+    let mut payload = [0u8; WIRE_FRAME_SIZE];
+    payload[..prefix.len()].copy_from_slice(prefix);
     let len = hs
-        .write_message(&zeros[..HANDSHAKE_PAYLOAD_SIZES[i]], buf)
+        .write_message(&payload[..HANDSHAKE_PAYLOAD_SIZES[i]], buf)
         .map_err(|e| LinkError::noise(WRITE_STAGES[i], e))?;
     if len != WIRE_FRAME_SIZE {
         // Cannot happen with this pattern; refuse rather than send a
@@ -237,12 +276,13 @@ fn write_padded(
 }
 
 /// Reads handshake message `number` (1 to 3) from `buf` and checks that its
-/// payload is exactly the expected number of zeros.
+/// payload is exactly the expected number of zeros, except that message 3
+/// may start with a listening address, which is returned.
 fn read_padded(
     hs: &mut HandshakeState,
     number: u8,
     buf: &[u8; WIRE_FRAME_SIZE],
-) -> Result<(), LinkError> {
+) -> Result<Option<SocketAddr>, LinkError> {
     let i = usize::from(number - 1);
     let mut payload = [0u8; WIRE_FRAME_SIZE];
     let len = hs.read_message(buf, &mut payload).map_err(|e| match e {
@@ -255,13 +295,66 @@ fn read_padded(
         e => LinkError::noise(READ_STAGES[i], e),
     })?;
     let expected = HANDSHAKE_PAYLOAD_SIZES[i];
-    if len != expected || payload[..len].iter().any(|&b| b != 0) {
+    let bad = LinkError::BadHandshakePadding {
+        message: number,
+        expected,
+    };
+    if len != expected {
+        return Err(bad);
+    }
+    let (listening, used) = if number == 3 {
+        decode_addr(&payload[..len]).ok_or(bad)?
+    } else {
+        (None, 0)
+    };
+    if payload[used..len].iter().any(|&b| b != 0) {
         return Err(LinkError::BadHandshakePadding {
             message: number,
             expected,
         });
     }
-    Ok(())
+    Ok(listening)
+}
+
+/// A listening address as message 3's payload starts with it: the address
+/// part of a wire node reference (§9): family byte 4 or 6, the address
+/// bytes, the port big-endian.
+fn encode_addr(addr: SocketAddr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19);
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+    out
+}
+
+/// The listening address at the start of `payload` and the bytes it takes:
+/// `(None, 0)` if the first byte is 0 (no address), `None` if the family
+/// byte is unknown.
+fn decode_addr(payload: &[u8]) -> Option<(Option<SocketAddr>, usize)> {
+    let port = |at: usize| u16::from_be_bytes([payload[at], payload[at + 1]]);
+    match payload.first()? {
+        0 => Some((None, 0)),
+        4 => {
+            let ip: [u8; 4] = payload.get(1..5)?.try_into().ok()?;
+            Some((Some(SocketAddr::new(Ipv4Addr::from(ip).into(), port(5))), 7))
+        }
+        6 => {
+            let ip: [u8; 16] = payload.get(1..17)?.try_into().ok()?;
+            Some((
+                Some(SocketAddr::new(Ipv6Addr::from(ip).into(), port(17))),
+                19,
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Reads exactly one [`WIRE_FRAME_SIZE`]-byte record: [`LinkError::Closed`]
@@ -350,5 +443,20 @@ mod tests {
                 expected: 976
             })
         ));
+    }
+
+    /// Message 3 carries an optional listening address, and nothing else.
+    #[test]
+    fn message_3_carries_a_listening_address() {
+        for addr in ["127.0.0.1:9000", "[2001:db8::1]:443"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let bytes = encode_addr(addr);
+            let mut payload = [0u8; HANDSHAKE_PAYLOAD_SIZES[2]];
+            payload[..bytes.len()].copy_from_slice(&bytes);
+            assert_eq!(decode_addr(&payload), Some((Some(addr), bytes.len())));
+        }
+        assert_eq!(decode_addr(&[0u8; 960]), Some((None, 0)));
+        assert_eq!(decode_addr(&[5u8; 960]), None);
+        assert_eq!(decode_addr(&[4, 1, 2]), None);
     }
 }

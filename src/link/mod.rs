@@ -9,8 +9,9 @@
 //!   into and printed from [`NodeRef`](crate::wire::NodeRef);
 //! - [`handshake`]: the Noise handshake `Noise_XK_25519_ChaChaPoly_SHA256`
 //!   ([`NOISE_PATTERN`], prologue [`PROLOGUE`]), in which the initiator pins
-//!   the responder's static key and the responder learns the initiator's
-//!   ([`Link::connect`], [`Link::accept`]). Every handshake message is padded
+//!   the responder's static key and the responder learns the initiator's,
+//!   and where it listens ([`Link::connect`], [`Link::connect_to_listening`],
+//!   [`Link::accept`], [`Link::remote_listen_addr`]). Every handshake message is padded
 //!   to [`WIRE_FRAME_SIZE`] bytes;
 //! - [`transport`]: after the handshake, every plaintext
 //!   [`Frame`](crate::wire::Frame) is sealed with the Noise transport cipher
@@ -72,7 +73,9 @@ pub enum LinkError {
         reason: String,
     },
     /// A handshake message decrypted, but its payload was not the expected
-    /// number of zero bytes (§11: every handshake payload is zero padding).
+    /// number of zero bytes (§11.2: every handshake payload is zero
+    /// padding, except that message 3's may start with the initiator's
+    /// listening address).
     #[error("handshake message {message} carries a payload other than {expected} zero bytes")]
     BadHandshakePadding {
         /// The message number, 1 to 3.

@@ -57,6 +57,9 @@ type Cipher = Arc<RwLock<StatelessTransportState>>;
 pub struct Link {
     reader: LinkReader,
     writer: LinkWriter,
+    /// The listening address the initiator announced in handshake message
+    /// 3 (known only to a responder, and only if the initiator sent one).
+    remote_listen: Option<SocketAddr>,
 }
 
 impl Link {
@@ -93,7 +96,23 @@ impl Link {
                 remote,
                 peer_addr,
             },
+            remote_listen: None,
         }
+    }
+
+    /// Records the listening address the initiator announced.
+    pub(super) fn with_remote_listen(mut self, addr: Option<SocketAddr>) -> Link {
+        self.remote_listen = addr;
+        self
+    }
+
+    /// The address the peer says it listens on, from handshake message 3
+    /// (protocol §11.2). Only a responder learns it, and only from an
+    /// initiator that announced one ([`Link::connect_to_listening`]);
+    /// `None` otherwise. It is the peer's claim, authenticated as coming
+    /// from the peer's static key but not checked in any other way.
+    pub fn remote_listen_addr(&self) -> Option<SocketAddr> {
+        self.remote_listen
     }
 
     /// The peer's static public key: pinned by the initiator, learned by the

@@ -81,6 +81,9 @@ pub struct Point {
     /// The same probes restricted to keys some node still stored when the
     /// probe ran: routing success, apart from data the LRU stores evicted.
     pub stored: Probe,
+    /// Probes for recent keys: drawn from the keys inserted during the last
+    /// `nodes / 2` joins' worth of inserts, which are still well replicated.
+    pub recent: Probe,
 }
 
 /// The sizes at which to probe: the start, each doubling, and the end.
@@ -160,10 +163,14 @@ pub fn run(params: &Params, mut tick: impl FnMut(u32)) -> Vec<Point> {
                 workload.step(&mut net, &live, params.htl);
             }
             let (probe, stored) = probe_live(&mut net, &workload.keys, params);
+            let keys = &workload.keys;
+            let window = keys.len().min(size as usize / 2).max(1);
+            let (recent, _) = probe_live(&mut net, &keys[keys.len() - window..], params);
             points.push(Point {
                 nodes: size,
                 probe,
                 stored,
+                recent,
             });
             next += 1;
         }
@@ -200,6 +207,11 @@ pub const REPORTED_MEDIAN_AT_1M: f64 = 30.0;
 
 /// Tables, plots and summary of a run.
 pub fn report(params: &Params, points: &[Point]) -> Report {
+    let recent_table = probe_table(
+        "scalability-recent",
+        "nodes",
+        points.iter().map(|pt| (f64::from(pt.nodes), &pt.recent)),
+    );
     let stored_table = probe_table(
         "scalability-stored",
         "nodes",
@@ -231,7 +243,8 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
     plot.series = vec![
         series("median, all keys", &|pt| &pt.probe, 0.5),
         series("median, keys still stored", &|pt| &pt.stored, 0.5),
-        series("third quartile, keys still stored", &|pt| &pt.stored, 0.75),
+        series("median, recent keys", &|pt| &pt.recent, 0.5),
+        series("third quartile, recent keys", &|pt| &pt.recent, 0.75),
     ];
     let mut success = Plot::new(
         "scalability-success.svg",
@@ -254,6 +267,7 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
     success.series = vec![
         share("all keys", &|pt| pt.probe.success()),
         share("keys still stored", &|pt| pt.stored.success()),
+        share("recent keys", &|pt| pt.recent.success()),
         share("share of probed keys still stored", &|pt| {
             pt.stored.lengths.len() as f64 / pt.probe.lengths.len().max(1) as f64
         }),
@@ -276,6 +290,8 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
             "stored_keys_share": last.map_or(f64::NAN, |p| p.stored.lengths.len() as f64 / p.probe.lengths.len().max(1) as f64),
             "stored_keys_median_pathlength": stored_median,
             "stored_keys_success": last.map_or(f64::NAN, |p| p.stored.success()),
+            "recent_keys_median_pathlength": last.map_or(f64::NAN, |p| p.recent.quantile(0.5)),
+            "recent_keys_success": last.map_or(f64::NAN, |p| p.recent.success()),
         },
         "reported_median_at_1m": REPORTED_MEDIAN_AT_1M,
     });
@@ -287,23 +303,26 @@ pub fn report(params: &Params, points: &[Point]) -> Report {
                 "{:.0}%",
                 100.0 * pt.stored.lengths.len() as f64 / pt.probe.lengths.len().max(1) as f64
             )));
+            row.extend(pt.recent.printed_row(String::new()).into_iter().skip(1));
             row
         })
         .collect();
     let printed = format!(
-        "{}\nmedian pathlength at {} nodes: {} (keys still stored: {})\n",
+        "{}\nmedian pathlength at {} nodes: {} (keys still stored: {}; recent keys: {})\n",
         format_table(
             &[
-                "nodes", "median", "mean", "success", "stored", "median", "mean", "success"
+                "nodes", "median", "mean", "success", "stored", "median", "mean", "success",
+                "recent", "mean", "success",
             ],
             &rows
         ),
         last.map_or(0, |p| p.nodes),
         fmt_num(median),
-        fmt_num(stored_median)
+        fmt_num(stored_median),
+        fmt_num(last.map_or(f64::NAN, |p| p.recent.quantile(0.5)))
     );
     Report {
-        tables: vec![table, stored_table],
+        tables: vec![table, stored_table, recent_table],
         plots: vec![plot, success],
         summary,
         printed,
