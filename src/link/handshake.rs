@@ -383,19 +383,26 @@ pub(super) async fn read_record<R: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    /// The padding sizes agree with what `snow` actually produces: run the
-    /// three messages with empty payloads and measure the overhead.
-    #[test]
-    fn payload_sizes_follow_snows_message_overhead() {
-        let initiator = Identity::from_private([1; 32]);
-        let responder = Identity::from_private([2; 32]);
-        let mut i = builder(&initiator)
+    /// An initiator identity and the handshake states of an initiator and a
+    /// responder whose private keys are all `a` and all `b` bytes.
+    fn pair(a: u8, b: u8) -> (Identity, snow::HandshakeState, snow::HandshakeState) {
+        let initiator = Identity::from_private([a; 32]);
+        let responder = Identity::from_private([b; 32]);
+        let i = builder(&initiator)
             .unwrap()
             .remote_public_key(&responder.public())
             .unwrap()
             .build_initiator()
             .unwrap();
-        let mut r = builder(&responder).unwrap().build_responder().unwrap();
+        let r = builder(&responder).unwrap().build_responder().unwrap();
+        (initiator, i, r)
+    }
+
+    /// The padding sizes agree with what `snow` actually produces: run the
+    /// three messages with empty payloads and measure the overhead.
+    #[test]
+    fn payload_sizes_follow_snows_message_overhead() {
+        let (initiator, mut i, mut r) = pair(1, 2);
         let mut msg = [0u8; 200];
         let mut out = [0u8; 200];
         let mut overhead = [0; 3];
@@ -416,15 +423,7 @@ mod tests {
     /// non-zero payload is refused.
     #[test]
     fn padded_messages_are_frame_sized_and_payload_is_checked() {
-        let initiator = Identity::from_private([3; 32]);
-        let responder = Identity::from_private([4; 32]);
-        let mut i = builder(&initiator)
-            .unwrap()
-            .remote_public_key(&responder.public())
-            .unwrap()
-            .build_initiator()
-            .unwrap();
-        let mut r = builder(&responder).unwrap().build_responder().unwrap();
+        let (_, mut i, mut r) = pair(3, 4);
         let mut buf = [0u8; WIRE_FRAME_SIZE];
         write_padded(&mut i, 1, &mut buf).unwrap();
         read_padded(&mut r, 1, &buf).unwrap();
