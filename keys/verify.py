@@ -845,11 +845,63 @@ def check_invalid_uri(vector: dict) -> bool:
     return check.report()
 
 
+# --------------------------------------------------------------------------
+# Section 12: splitfiles
+# --------------------------------------------------------------------------
+
+SPLIT_MAGIC = b"FOGM"
+SPLIT_VERSION = 1
+SPLIT_ENTRIES = 511
+
+
+def split_span(level: int) -> int:
+    """Bytes a full subtree of `level` covers (level 0: one data block)."""
+    return BLOCK_CAPACITY * SPLIT_ENTRIES ** level
+
+
+def split_encode(document: bytes):
+    """Section 12: the top key of a document and its block counts.
+
+    Returns (routing key, crypto key, data blocks, manifests, top level)."""
+    if len(document) <= BLOCK_CAPACITY:
+        r, k, _ = chk_encode(document, KIND_DATA)
+        return r, k, 1, 0, 0
+    keys = [chk_encode(document[i:i + BLOCK_CAPACITY], KIND_DATA)[:2]
+            for i in range(0, len(document), BLOCK_CAPACITY)]
+    data_blocks, manifests, level = len(keys), 0, 0
+    while len(keys) > 1:
+        parents = []
+        for j in range(0, len(keys), SPLIT_ENTRIES):
+            run = keys[j:j + SPLIT_ENTRIES]
+            total = min(split_span(level + 1), len(document) - j * split_span(level))
+            body = (SPLIT_MAGIC + bytes([SPLIT_VERSION, level + 1, 0, 0])
+                    + total.to_bytes(8, "big") + len(run).to_bytes(4, "big")
+                    + b"".join(r + k for r, k in run))
+            parents.append(chk_encode(body, KIND_MANIFEST)[:2])
+            manifests += 1
+        keys, level = parents, level + 1
+    r, k = keys[0]
+    return r, k, data_blocks, manifests, level
+
+
+def check_splitfile(vector: dict) -> bool:
+    check = Check(f"splitfile {vector['name']}")
+    document = _document(check, vector)
+    r, k, data_blocks, manifests, level = split_encode(document)
+    expect = vector["expect"]
+    check.field("uri", expect["uri"], format_chk_uri(r, k))
+    check.field("data_blocks", expect["data_blocks"], data_blocks)
+    check.field("manifests", expect["manifests"], manifests)
+    check.field("top_level", expect["top_level"], level)
+    return check.report()
+
+
 FILES = (
     ("chk.json", check_chk),
     ("ssk.json", check_ssk),
     ("ksk.json", check_ksk),
     ("invalid-uris.json", check_invalid_uri),
+    ("splitfile.json", check_splitfile),
 )
 
 

@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod client;
 pub mod key;
 pub mod link;
 pub mod node;

@@ -28,6 +28,15 @@ enum Command {
     /// Start a local network of real nodes on loopback, publish a document
     /// from one, fetch it from a far one, and show where it was cached.
     Demo(commands::demo::DemoArgs),
+    /// Run a node: join the network and serve the local client API until
+    /// Ctrl-C or SIGTERM.
+    Node(commands::node::NodeArgs),
+    /// Publish a file through the local node and print its key.
+    Put(commands::put::PutArgs),
+    /// Fetch a document through the local node.
+    Get(commands::get::GetArgs),
+    /// Show what the local node is doing.
+    Status(commands::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +47,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Node(args) => commands::node::run(args),
+        Command::Put(args) => commands::put::run(args),
+        Command::Get(args) => commands::get::run(args),
+        Command::Status(args) => commands::status::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

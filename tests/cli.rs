@@ -45,15 +45,16 @@ fn key_of_stdin_and_of_a_file_match_the_vector() {
 }
 
 #[test]
-fn a_document_over_one_block_is_a_clear_bad_input_error() {
-    let out = fog(&["key", "-"], &vec![7u8; 32761]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("larger than one block"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).is_empty());
+fn a_document_over_one_block_gets_a_splitfile_key() {
+    let doc = vec![7u8; 32761];
+    let out = fog(&["key", "-"], &doc);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = fogstore::client::splitfile::key_of(&doc[..]).unwrap();
+    assert_eq!(stdout(&out), format!("{}\n", Key::Chk(expected)));
+    // Not the single-block key: the top is a manifest.
+    let Ok(Key::Chk(_)) = stdout(&out).trim().parse::<Key>() else {
+        panic!("{}", stdout(&out))
+    };
 }
 
 #[test]

@@ -4,10 +4,10 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use clap::{ArgGroup, Args};
-use fogstore::block::{BLOCK_CAPACITY, chk};
-use fogstore::key::{DocName, Key, SskInsertKey};
+use fogstore::client::splitfile;
+use fogstore::key::{ChkKey, DocName, Key, SskInsertKey};
 
 use super::Failure;
 
@@ -15,7 +15,8 @@ use super::Failure;
 #[derive(Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["file", "ssk_new", "inspect"])))]
 pub(crate) struct KeyArgs {
-    /// File whose CHK to print; `-` reads standard input.
+    /// File whose CHK to print (any size: larger files are splitfiles);
+    /// `-` reads standard input.
     file: Option<PathBuf>,
     /// Print a new SSK key pair: the insert URI (secret) and the request URI
     /// (to share), both ending in `/` for a document name.
@@ -38,15 +39,14 @@ pub(crate) fn run(args: KeyArgs) -> Result<()> {
         return inspect(&uri);
     }
     let file = args.file.expect("clap requires one of the group");
-    let doc = read_document(&file)?;
-    let (key, _) = chk::encode(&doc).context(Failure::BadInput)?;
+    let key = key_of_file(&file)?;
     println!("{}", Key::Chk(key));
     Ok(())
 }
 
-/// Reads at most one byte more than a block holds, so a huge file is
-/// refused without being read whole.
-fn read_document(path: &PathBuf) -> Result<Vec<u8>> {
+/// The key `fog put` would publish the file under, of any size: the file is
+/// read once, one block at a time, and nothing is stored.
+fn key_of_file(path: &PathBuf) -> Result<ChkKey> {
     let name = path.display();
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
@@ -57,20 +57,9 @@ fn read_document(path: &PathBuf) -> Result<Vec<u8>> {
                 .context(Failure::BadInput)?,
         )
     };
-    let mut doc = Vec::new();
-    reader
-        .take(BLOCK_CAPACITY as u64 + 1)
-        .read_to_end(&mut doc)
+    splitfile::key_of(reader)
         .with_context(|| format!("cannot read {name}"))
-        .context(Failure::BadInput)?;
-    if doc.len() > BLOCK_CAPACITY {
-        return Err(anyhow!(
-            "{name} is larger than one block ({BLOCK_CAPACITY} bytes); \
-             keys for larger files (splitfiles) are not implemented yet"
-        )
-        .context(Failure::BadInput));
-    }
-    Ok(doc)
+        .context(Failure::BadInput)
 }
 
 fn ssk_new(name: Option<&str>) -> Result<()> {

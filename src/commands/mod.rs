@@ -2,10 +2,18 @@
 
 pub(crate) mod bench;
 pub(crate) mod demo;
+pub(crate) mod get;
 pub(crate) mod key;
+pub(crate) mod node;
+pub(crate) mod put;
 pub(crate) mod sim;
+pub(crate) mod status;
 
 use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use fogstore::node::api::{ApiClient, ClientError};
 
 /// What kind of failure ended a command; each has its own exit code, so
 /// scripts can tell them apart. Attached to an error as its context.
@@ -18,6 +26,12 @@ pub(crate) enum Failure {
     BadInput = 2,
     /// A key URI is malformed.
     BadKey = 3,
+    /// The network does not have the data (or no route to it).
+    NotFound = 4,
+    /// The node gave up waiting for the network.
+    TimedOut = 5,
+    /// No node answers for the data directory.
+    Unreachable = 6,
 }
 
 impl fmt::Display for Failure {
@@ -26,6 +40,49 @@ impl fmt::Display for Failure {
             Failure::Other => "failed",
             Failure::BadInput => "bad input",
             Failure::BadKey => "bad key",
+            Failure::NotFound => "not found",
+            Failure::TimedOut => "timed out",
+            Failure::Unreachable => "node unreachable",
         })
     }
+}
+
+/// The data directory clients use when none is given.
+pub(crate) const DEFAULT_DATA_DIR: &str = "fog-data";
+
+/// A client of the node whose API files are in `data_dir`.
+pub(crate) fn client(data_dir: &Path) -> Result<ApiClient> {
+    ApiClient::from_data_dir(data_dir).map_err(client_error)
+}
+
+/// A one-thread runtime for a client command.
+pub(crate) fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A client failure as an error whose context gives its exit code.
+pub(crate) fn client_error(error: ClientError) -> anyhow::Error {
+    let failure = match &error {
+        ClientError::NoNode { .. } | ClientError::BadFile(_) | ClientError::Unreachable { .. } => {
+            Failure::Unreachable
+        }
+        ClientError::Status { code, .. } => match code {
+            400 => Failure::BadKey,
+            404 => Failure::NotFound,
+            413 => Failure::BadInput,
+            504 => Failure::TimedOut,
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
+    };
+    let message = match &error {
+        ClientError::NoNode { dir, .. } => {
+            format!("{error}; start one with `fog node --data-dir {dir}` or pass --data-dir")
+        }
+        _ => error.to_string(),
+    };
+    anyhow!(message).context(failure)
 }

@@ -16,13 +16,17 @@
 //! translates the core's
 //! messages to wire messages and back, and opens a link to a peer the first
 //! time the core sends it something. `docs/architecture.md` ("The node")
-//! describes the design; what is not done yet (the HTTP client API,
-//! splitfiles, `fog node` as a daemon) is listed there.
+//! describes the design; what is not done yet is listed there. Documents of
+//! any size are published and fetched as splitfiles
+//! ([`client::splitfile`](crate::client::splitfile)): [`NodeHandle::put`]
+//! inserts every block, [`NodeHandle::get`] fetches them through the
+//! splitfile decoder with the node as its block source.
 
 mod actor;
+pub mod api;
 mod directory;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,10 +34,16 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-use crate::block::{Block, BlockError, chk};
+use crate::block::chk::ChkBlock;
+use crate::block::{BLOCK_CAPACITY, Block, BlockError, chk};
+use crate::client::splitfile::{
+    self, BlockSource, Encoder, SourceError, SourceFuture, SplitfileError,
+};
 use crate::key::hash::sha256;
 use crate::key::{ChkKey, Location, NodeKey};
 use crate::link::{Identity, LinkError};
@@ -146,14 +156,16 @@ pub enum NodeError {
     /// The node refused the request's data or arguments.
     #[error("request rejected")]
     Rejected,
-    /// The document needs more than one block (splitfiles are not done yet).
-    #[error(
-        "document of {size} bytes does not fit in one block; larger documents are not supported yet"
-    )]
+    /// The document is larger than the largest splitfile
+    /// ([`MAX_DOCUMENT_SIZE`](crate::client::splitfile::MAX_DOCUMENT_SIZE)).
+    #[error("document of {size} bytes exceeds the largest splitfile")]
     TooLarge {
-        /// The document's size.
-        size: usize,
+        /// How many bytes had been read when the limit was crossed.
+        size: u64,
     },
+    /// A splitfile could not be fetched (a block missing or malformed).
+    #[error("splitfile: {0}")]
+    Splitfile(SplitfileError),
     /// A block could not be made or opened.
     #[error("block: {0}")]
     Block(#[from] BlockError),
@@ -169,6 +181,16 @@ pub enum NodeError {
     /// The node has shut down.
     #[error("the node has shut down")]
     Stopped,
+}
+
+impl From<SplitfileError> for NodeError {
+    fn from(error: SplitfileError) -> Self {
+        match error {
+            SplitfileError::TooLarge { size } => NodeError::TooLarge { size },
+            SplitfileError::Read(e) => NodeError::Io(e),
+            e => NodeError::Splitfile(e),
+        }
+    }
 }
 
 impl From<routing::Failure> for NodeError {
@@ -274,39 +296,109 @@ impl NodeHandle {
         self.node_ref
     }
 
-    /// Publishes `doc` as one CHK block and returns its key. A key that
-    /// already holds the same document (a collision) is success too.
+    /// Publishes `doc` and returns its key: one CHK block if it fits, else a
+    /// splitfile (data blocks, then manifests; see
+    /// [`client::splitfile`](crate::client::splitfile)). A key that already
+    /// holds the same block (a collision) is success too.
     pub async fn put(&self, doc: &[u8]) -> Result<ChkKey, NodeError> {
         self.put_with_htl(doc, None).await
     }
 
-    /// As [`NodeHandle::put`], with the insert's hops to live (the node's
-    /// maximum if `None`): fewer hops store fewer copies.
+    /// As [`NodeHandle::put`], with each block's insert hops to live (the
+    /// node's maximum if `None`): fewer hops store fewer copies.
     pub async fn put_with_htl(&self, doc: &[u8], htl: Option<u8>) -> Result<ChkKey, NodeError> {
-        let (key, block) = chk::encode(doc).map_err(|e| match e {
-            BlockError::TooLarge { size } => NodeError::TooLarge { size },
-            e => NodeError::Block(e),
-        })?;
+        let mut encoder = Encoder::new();
+        let mut inserts = Inserts::new(self, htl);
+        let mut input = doc;
+        while let Some((key, block)) = encoder.push(&mut input)? {
+            inserts.add(key, block).await?;
+        }
+        self.put_finish(encoder, inserts).await
+    }
+
+    /// As [`NodeHandle::put_with_htl`], reading the document from `reader`
+    /// one block at a time: memory stays bounded whatever its size.
+    pub async fn put_reader<R>(&self, mut reader: R, htl: Option<u8>) -> Result<ChkKey, NodeError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let mut encoder = Encoder::new();
+        let mut inserts = Inserts::new(self, htl);
+        let mut chunk = vec![0u8; BLOCK_CAPACITY];
+        loop {
+            let n = reader.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            let mut input = &chunk[..n];
+            while let Some((key, block)) = encoder.push(&mut input)? {
+                inserts.add(key, block).await?;
+            }
+        }
+        self.put_finish(encoder, inserts).await
+    }
+
+    async fn put_finish(
+        &self,
+        encoder: Encoder,
+        mut inserts: Inserts<'_>,
+    ) -> Result<ChkKey, NodeError> {
+        let mut finish = encoder.finish()?;
+        for (key, block) in finish.by_ref() {
+            inserts.add(key, block).await?;
+        }
+        inserts.wait().await?;
+        Ok(finish.top().expect("an exhausted encoding has a top key"))
+    }
+
+    /// Inserts one CHK block under `key`.
+    async fn put_block(
+        &self,
+        key: ChkKey,
+        block: ChkBlock,
+        htl: Option<u8>,
+    ) -> Result<(), NodeError> {
         let op = ClientOp::Put {
             key: key.node_key(),
             data: Block::Chk(block),
             htl,
         };
         match self.op(op).await? {
-            ClientResult::Inserted | ClientResult::Collision(_) => Ok(key),
+            ClientResult::Inserted | ClientResult::Collision(_) => Ok(()),
             ClientResult::Failed(failure) => Err(failure.into()),
             _ => Err(NodeError::Rejected),
         }
     }
 
-    /// Fetches and opens the document under `key`, verifying it.
+    /// Fetches and opens the document under `key`, verifying every block; a
+    /// splitfile is reassembled.
     pub async fn get(&self, key: &ChkKey) -> Result<Vec<u8>, NodeError> {
+        let mut out = Vec::new();
+        self.get_writer(key, &mut out).await?;
+        Ok(out)
+    }
+
+    /// As [`NodeHandle::get`], writing the document to `sink` in order as
+    /// its blocks arrive (a few in flight at once) rather than holding it
+    /// whole; returns its length. On an error `sink` may hold a prefix.
+    pub async fn get_writer<W>(&self, key: &ChkKey, sink: &mut W) -> Result<u64, NodeError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let block = self.get_block(key).await?;
+        let doc = chk::decode(key, &block)?;
+        Ok(splitfile::fetch_document(key, doc, Arc::new(self.clone()), sink).await?)
+    }
+
+    /// Fetches the block under `key` (verified by the node against its
+    /// routing key, not opened).
+    async fn get_block(&self, key: &ChkKey) -> Result<ChkBlock, NodeError> {
         let op = ClientOp::Get {
             key: key.node_key(),
             htl: None,
         };
         match self.op(op).await? {
-            ClientResult::Found(Block::Chk(block)) => Ok(chk::decode(key, &block)?.bytes),
+            ClientResult::Found(Block::Chk(block)) => Ok(block),
             ClientResult::Found(_) => Err(NodeError::Block(BlockError::WrongKind {
                 expected: crate::key::KeyKind::Chk,
                 got: crate::key::KeyKind::Ssk,
@@ -357,5 +449,73 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// A node as the source of a splitfile's blocks: each is one request.
+impl BlockSource for NodeHandle {
+    fn fetch(&self, key: ChkKey) -> SourceFuture<'_> {
+        Box::pin(async move {
+            self.get_block(&key)
+                .await
+                .map_err(|e| SourceError::Other(Box::new(e)))
+        })
+    }
+}
+
+/// How many block inserts one put keeps in flight.
+const INSERT_CONCURRENCY: usize = 8;
+
+/// A put's block inserts in flight, in order; aborted if the put fails.
+struct Inserts<'a> {
+    node: &'a NodeHandle,
+    htl: Option<u8>,
+    tasks: VecDeque<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl<'a> Inserts<'a> {
+    fn new(node: &'a NodeHandle, htl: Option<u8>) -> Inserts<'a> {
+        Inserts {
+            node,
+            htl,
+            tasks: VecDeque::with_capacity(INSERT_CONCURRENCY),
+        }
+    }
+
+    /// Starts inserting a block, first waiting for the oldest insert if
+    /// [`INSERT_CONCURRENCY`] are in flight.
+    async fn add(&mut self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
+        if self.tasks.len() >= INSERT_CONCURRENCY {
+            self.wait_one().await?;
+        }
+        let node = self.node.clone();
+        let htl = self.htl;
+        self.tasks.push_back(tokio::spawn(async move {
+            node.put_block(key, block, htl).await
+        }));
+        Ok(())
+    }
+
+    async fn wait_one(&mut self) -> Result<(), NodeError> {
+        match self.tasks.pop_front() {
+            Some(task) => task.await.map_err(|_| NodeError::Stopped)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for every insert.
+    async fn wait(&mut self) -> Result<(), NodeError> {
+        while !self.tasks.is_empty() {
+            self.wait_one().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inserts<'_> {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }

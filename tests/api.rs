@@ -1,0 +1,606 @@
+//! The client API: `fog node`, `fog put`, `fog get` and `fog status` run as
+//! processes the way a user runs them, and the HTTP API itself against an
+//! in-process node. Every test is bounded in time, stops the nodes it
+//! started (by their child handles) and removes its directories.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fogstore::node::api::{self, ApiClient, ApiError, ApiServer, ClientError, Token};
+use fogstore::node::{Node, NodeConfig, NodeHandle, small_network_routing};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The "short text" vector of keys/chk.json: unknown to any network that
+/// did not publish "hello, world\n" (only one in-process test does).
+const HELLO_CHK: &str =
+    "CHK@tmRA4aerPEGgI6AOawxWWJZpxYcnUoFOcuIKSOlxK2o,sWdsMTT5rd8MwSa2ECfWPXFV83PJVqjnCH1Pv4bh3H0";
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("fog-api-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `fog node` process, killed when dropped if still running.
+struct NodeProcess {
+    child: Child,
+    node_ref: String,
+    dir: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `fog node` on `dir` and waits (10 s at most) until it has
+    /// printed its reference and written its `api` file.
+    fn start(dir: &Path, seeds: &[&str]) -> NodeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fog"));
+        command
+            .args([
+                "node",
+                "--small-network",
+                "--store-size",
+                "16M",
+                "--data-dir",
+            ])
+            .arg(dir);
+        for seed in seeds {
+            command.args(["--seed", seed]);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Reading the first line blocks, so it runs on a thread the
+        // deadline below does not depend on.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = tx.send(first);
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let mut process = NodeProcess {
+            child,
+            node_ref: String::new(),
+            dir: dir.to_path_buf(),
+        };
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fog node printed nothing within 10 s")
+            .expect("fog node closed its output");
+        process.node_ref = first
+            .strip_prefix("node ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .trim()
+            .to_owned();
+        assert!(process.node_ref.starts_with("fog:"), "{first}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join(api::API_FILE).exists() {
+            assert!(Instant::now() < deadline, "no api file within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        process
+    }
+
+    fn data_dir(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// Sends SIGTERM (through `kill(1)`, to this child's id only) and waits
+    /// 10 s at most for a clean exit.
+    #[cfg(unix)]
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "fog node ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `fog args…` with `stdin`, killing it if it takes over `secs`.
+fn fog(args: &[&str], stdin: &[u8], secs: u64) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A client that exits early (no node) may not read its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        stdout.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        stderr.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fog {args:?} took over {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn two_node_processes_put_on_one_get_on_the_other() {
+    let scratch = Scratch::new("two");
+    let first = NodeProcess::start(&scratch.path("n1"), &[]);
+    let second = NodeProcess::start(&scratch.path("n2"), &[&first.node_ref]);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(scratch.path("n1").join(api::TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "token file mode {mode:o}");
+    }
+
+    // A document of a few KiB with every byte value, from a file.
+    let doc: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let file = scratch.path("doc.bin");
+    std::fs::write(&file, &doc).unwrap();
+    let put = fog(
+        &[
+            "put",
+            file.to_str().unwrap(),
+            "--data-dir",
+            first.data_dir(),
+        ],
+        b"",
+        30,
+    );
+    assert!(put.status.success(), "put: {}", text(&put.stderr));
+    let key = text(&put.stdout).trim().to_owned();
+    assert!(key.starts_with("CHK@"), "{key}");
+
+    // To standard output, and to a file.
+    let got = fog(&["get", &key, "--data-dir", second.data_dir()], b"", 30);
+    assert!(got.status.success(), "get: {}", text(&got.stderr));
+    assert_eq!(got.stdout, doc);
+    let out = scratch.path("out.bin");
+    let got = fog(
+        &[
+            "get",
+            &key,
+            "-o",
+            out.to_str().unwrap(),
+            "--data-dir",
+            second.data_dir(),
+        ],
+        b"",
+        30,
+    );
+    assert!(got.status.success(), "get -o: {}", text(&got.stderr));
+    assert!(got.stdout.is_empty());
+    assert_eq!(std::fs::read(&out).unwrap(), doc);
+
+    // From standard input, the same key.
+    let put = fog(&["put", "-", "--data-dir", second.data_dir()], &doc, 30);
+    assert!(put.status.success(), "put -: {}", text(&put.stderr));
+    assert_eq!(text(&put.stdout).trim(), key);
+
+    let status = fog(&["status", "--data-dir", second.data_dir()], b"", 10);
+    assert!(status.status.success(), "status: {}", text(&status.stderr));
+    let table = text(&status.stdout);
+    assert!(table.contains(&second.node_ref), "{table}");
+    assert!(table.contains("peers       1"), "{table}");
+
+    // A key no one published: not found, and quickly.
+    let started = Instant::now();
+    let missing = fog(
+        &["get", HELLO_CHK, "--data-dir", second.data_dir()],
+        b"",
+        60,
+    );
+    assert_eq!(missing.status.code(), Some(4), "{}", text(&missing.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(text(&missing.stderr).starts_with("error: not found"));
+
+    // A malformed key: 3, before the node is asked.
+    let bad = fog(
+        &["get", "CHK@nonsense", "--data-dir", second.data_dir()],
+        b"",
+        10,
+    );
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad.stderr));
+    assert_eq!(
+        text(&bad.stderr).lines().count(),
+        1,
+        "{}",
+        text(&bad.stderr)
+    );
+
+    // A stale token (the file rewritten) is refused.
+    std::fs::write(
+        scratch.path("n2").join(api::TOKEN_FILE),
+        Token::generate().to_hex(),
+    )
+    .unwrap();
+    let refused = fog(&["status", "--data-dir", second.data_dir()], b"", 10);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("token"));
+
+    // SIGTERM stops a node cleanly and removes its API files.
+    #[cfg(unix)]
+    {
+        let dir = scratch.path("n1");
+        let status = first.terminate();
+        assert!(status.success(), "{status:?}");
+        assert!(!dir.join(api::API_FILE).exists());
+        assert!(!dir.join(api::TOKEN_FILE).exists());
+        let gone = fog(&["status", "--data-dir", dir.to_str().unwrap()], b"", 10);
+        assert_eq!(gone.status.code(), Some(6), "{}", text(&gone.stderr));
+    }
+    drop(second);
+}
+
+#[test]
+fn clients_without_a_node_exit_6() {
+    let scratch = Scratch::new("none");
+    let empty = scratch.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let dir = empty.to_str().unwrap();
+
+    let get = fog(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
+    assert_eq!(get.status.code(), Some(6), "{}", text(&get.stderr));
+    assert!(text(&get.stderr).contains("no node is running"));
+    let put = fog(&["put", "-", "--data-dir", dir], b"x", 10);
+    assert_eq!(put.status.code(), Some(6));
+    let status = fog(&["status", "--data-dir", dir], b"", 10);
+    assert_eq!(status.status.code(), Some(6));
+
+    // An api file naming a port no one listens on: connection refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap();
+    drop(listener);
+    api::write_api_file(&empty, dead).unwrap();
+    api::write_token_file(&empty, &Token::generate()).unwrap();
+    let refused = fog(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
+    assert_eq!(refused.status.code(), Some(6), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("cannot reach the node"));
+}
+
+#[test]
+fn bad_node_arguments_exit_2() {
+    let scratch = Scratch::new("args");
+    let dir = scratch.path("n");
+    let dir = dir.to_str().unwrap();
+    for args in [
+        vec!["node", "--data-dir", dir, "--store-size", "12Q"],
+        vec!["node", "--data-dir", dir, "--listen", "0.0.0.0:0"],
+        vec!["node", "--data-dir", dir, "--listen", "nowhere"],
+        vec!["node", "--data-dir", dir, "--seed", "fog:nonsense"],
+    ] {
+        let out = fog(&args, b"", 10);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+// ---- The HTTP API against an in-process node. ----
+
+/// Runs `fut` within `secs` seconds, or fails the test.
+async fn bounded<T>(secs: u64, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .expect("test exceeded its time limit")
+}
+
+async fn start_node(dir: &Path) -> NodeHandle {
+    start_seeded(dir, Vec::new()).await
+}
+
+async fn start_seeded(dir: &Path, seeds: Vec<fogstore::wire::NodeRef>) -> NodeHandle {
+    Node::start(NodeConfig {
+        seeds,
+        store_bytes: 16 * 1024 * 1024,
+        routing: small_network_routing(),
+        ..NodeConfig::new(dir, "127.0.0.1:0".parse().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+/// Two nodes, the second seeded with the first (a lone node cannot
+/// insert: it has no route). The API serves the second.
+async fn start_pair(scratch: &Scratch) -> (NodeHandle, NodeHandle) {
+    let first = start_node(&scratch.path("n1")).await;
+    let second = start_seeded(&scratch.path("n2"), vec![first.node_ref()]).await;
+    (first, second)
+}
+
+const LIMIT: u64 = 4096;
+
+async fn start_api(node: &NodeHandle, token: &Token) -> ApiServer {
+    ApiServer::start(
+        node.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        token.clone(),
+        LIMIT,
+    )
+    .await
+    .unwrap()
+}
+
+/// Sends `request` as raw bytes and returns the whole answer as text.
+async fn raw(addr: SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn code(result: Result<impl std::fmt::Debug, ClientError>) -> u16 {
+    match result {
+        Err(ClientError::Status { code, .. }) => code,
+        other => panic!("expected a status failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_or_missing_token_is_401_without_detail() {
+    let scratch = Scratch::new("token");
+    bounded(20, async {
+        let node = start_node(&scratch.path("n")).await;
+        let token = Token::generate();
+        let server = start_api(&node, &token).await;
+        let addr = server.local_addr();
+
+        let wrong = ApiClient::new(addr, &Token::generate());
+        assert_eq!(code(wrong.status().await), 401);
+        assert_eq!(code(wrong.put(b"hello".to_vec()).await), 401);
+        assert_eq!(code(wrong.get(HELLO_CHK).await), 401);
+
+        for request in [
+            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
+            "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Basic abc\r\nConnection: close\r\n\r\n".to_owned(),
+            format!(
+                "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                &token.to_hex()[..63]
+            ),
+        ] {
+            let answer = raw(addr, &request).await;
+            assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+            assert!(answer.contains("content-length: 0"), "{answer}");
+        }
+        // The right token, by hand, works.
+        let answer = raw(
+            addr,
+            &format!(
+                "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.to_hex()
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+        server.shutdown().await;
+        node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_declared_or_not() {
+    let scratch = Scratch::new("large");
+    bounded(20, async {
+        let (seed, node) = start_pair(&scratch).await;
+        let token = Token::generate();
+        let server = start_api(&node, &token).await;
+        let addr = server.local_addr();
+        let client = ApiClient::new(addr, &token);
+
+        // With a Content-Length over the limit.
+        assert_eq!(code(client.put(vec![1; LIMIT as usize + 1]).await), 413);
+        // Chunked, with no length declared: cut off at the limit.
+        let chunk = "x".repeat(1000);
+        let mut request = format!(
+            "PUT /document HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            token.to_hex()
+        );
+        for _ in 0..5 {
+            request.push_str(&format!("3e8\r\n{chunk}\r\n"));
+        }
+        request.push_str("0\r\n\r\n");
+        let answer = raw(addr, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+        // At the limit it is accepted (and published).
+        let key = client.put(vec![1; LIMIT as usize]).await.unwrap();
+        assert_eq!(client.get(&key).await.unwrap(), vec![1; LIMIT as usize]);
+
+        server.shutdown().await;
+        node.shutdown().await;
+        seed.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn documents_round_trip_and_failures_have_their_codes() {
+    let scratch = Scratch::new("codes");
+    bounded(30, async {
+        let (seed, node) = start_pair(&scratch).await;
+        let token = Token::generate();
+        let server = start_api(&node, &token).await;
+        let client = ApiClient::new(server.local_addr(), &token);
+
+        let key = client.put(b"hello, world\n".to_vec()).await.unwrap();
+        // The "short text" vector (only this test's nodes have it).
+        assert_eq!(key, HELLO_CHK);
+        assert_eq!(client.get(&key).await.unwrap(), b"hello, world\n");
+        // Percent-encoded in the path works too.
+        let encoded = key.replace('@', "%40").replace(',', "%2C");
+        let answer = raw(
+            server.local_addr(),
+            &format!(
+                "GET /document/{encoded} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.to_hex()
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("application/octet-stream"), "{answer}");
+        assert!(answer.ends_with("hello, world\n"), "{answer}");
+
+        // Malformed keys: 400 with a message.
+        match client.get("CHK@nonsense").await {
+            Err(ClientError::Status { code: 400, message }) => {
+                assert!(message.contains("malformed key"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(code(client.get("KSK@hello").await), 400);
+        // A key no one has: 404.
+        let other = "CHK@AyzYtSzbSP3eIj-yyYlaIz5y20KyDeaSGzgH6ahkYfw,KEO8JK1zK5jvYMY-yqBLEq0LPfnitPa91G7vh6VR5Gs";
+        assert_eq!(code(client.get(other).await), 404);
+
+        // Status: JSON with every field.
+        let answer = raw(
+            server.local_addr(),
+            &format!(
+                "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.to_hex()
+            ),
+        )
+        .await;
+        assert!(answer.contains("application/json"), "{answer}");
+        let json: serde_json::Value =
+            serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        for field in [
+            "node",
+            "peers",
+            "references",
+            "store_blocks",
+            "store_bytes",
+            "in_flight",
+            "location",
+        ] {
+            assert!(json.get(field).is_some(), "{field} missing from {json}");
+        }
+        let status = client.status().await.unwrap();
+        assert_eq!(status.node, node.node_ref().to_string());
+        assert_eq!(status.peers, 1);
+        assert!(status.store_blocks >= 1);
+        assert!((0.0..1.0).contains(&status.location));
+
+        // Unknown endpoints and methods.
+        let answer = raw(
+            server.local_addr(),
+            &format!(
+                "DELETE /document HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.to_hex()
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+        let answer = raw(
+            server.local_addr(),
+            &format!(
+                "GET /nothing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.to_hex()
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+        server.shutdown().await;
+        node.shutdown().await;
+        seed.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_api_refuses_to_bind_beyond_loopback() {
+    let scratch = Scratch::new("bind");
+    bounded(20, async {
+        let node = start_node(&scratch.path("n")).await;
+        for addr in ["0.0.0.0:0", "192.0.2.1:0"] {
+            let result = ApiServer::start(
+                node.clone(),
+                addr.parse().unwrap(),
+                Token::generate(),
+                LIMIT,
+            )
+            .await;
+            assert!(
+                matches!(result, Err(ApiError::NotLoopback(_))),
+                "{addr}: {result:?}"
+            );
+        }
+        node.shutdown().await;
+    })
+    .await;
+}
