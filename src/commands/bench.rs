@@ -39,6 +39,11 @@ enum What {
     /// Simulated events per second: the convergence workload (no probes)
     /// on a network of --nodes, three runs, median.
     Sim(SimArgs),
+    /// End-to-end fetch speed over a chain of real nodes on loopback,
+    /// against a bound from the crypto it must do; and peak memory.
+    Transfer(super::bench_net::TransferArgs),
+    /// Latency of a one-block fetch across a chain of real nodes.
+    Latency(super::bench_net::LatencyArgs),
 }
 
 #[derive(Args)]
@@ -74,6 +79,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         What::Chk(args) => run_chk(args),
         What::Sim(args) => run_sim(args),
+        What::Transfer(args) => super::bench_net::run_transfer(args),
+        What::Latency(args) => super::bench_net::run_latency(args),
     }
 }
 
@@ -130,14 +137,14 @@ fn run_chk(args: ChkArgs) -> Result<()> {
 }
 
 /// One operation to time: `run(n)` does it `n` times.
-struct Op<'a> {
+pub(super) struct Op<'a> {
     name: &'static str,
     run: Box<dyn FnMut(u64) + 'a>,
 }
 
 /// Wraps `f` so that its loop is compiled with `f` inlined, and every result
 /// is passed through `black_box` (and then dropped, inside the timing).
-fn op<'a, T>(name: &'static str, mut f: impl FnMut() -> T + 'a) -> Op<'a> {
+pub(super) fn op<'a, T>(name: &'static str, mut f: impl FnMut() -> T + 'a) -> Op<'a> {
     Op {
         name,
         run: Box::new(move |n| {
@@ -228,7 +235,7 @@ fn chk_ops() -> Result<Vec<Op<'static>>> {
 }
 
 /// What [`measure`] found.
-struct Report {
+pub(super) struct Report {
     /// Per operation: its name, iterations per batch, and seconds per
     /// iteration in each round.
     ops: Vec<(&'static str, u64, Vec<f64>)>,
@@ -237,7 +244,7 @@ struct Report {
 }
 
 impl Report {
-    fn samples(&self, name: &str) -> &[f64] {
+    pub(super) fn samples(&self, name: &str) -> &[f64] {
         &self
             .ops
             .iter()
@@ -261,7 +268,7 @@ fn round_order(round: usize, count: usize) -> impl Iterator<Item = usize> {
 
 /// Warms each operation up and sizes its batch, then times rounds until
 /// `budget` (warm-up included) has passed, and at least [`MIN_ROUNDS`].
-fn measure(ops: &mut [Op<'_>], budget: Duration) -> Report {
+pub(super) fn measure(ops: &mut [Op<'_>], budget: Duration) -> Report {
     let start = Instant::now();
     // Warm-up takes about a tenth of the budget; batches are sized so that
     // there are at least ten rounds.
@@ -302,7 +309,7 @@ fn measure(ops: &mut [Op<'_>], budget: Duration) -> Report {
 
 /// The `q` quantile (0 to 1) of `values`, interpolating linearly between the
 /// two nearest; NaN for none.
-fn quantile(values: &[f64], q: f64) -> f64 {
+pub(super) fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
@@ -313,7 +320,7 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(super) fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
 }
 
@@ -323,7 +330,7 @@ fn mb_per_s(secs: f64) -> f64 {
 }
 
 /// CPU features the crypto crates pick their fastest code by.
-fn cpu_features() -> String {
+pub(super) fn cpu_features() -> String {
     #[cfg(target_arch = "x86_64")]
     {
         let yes = |b: bool| if b { "yes" } else { "no" };

@@ -1,6 +1,7 @@
 //! The `fog` subcommands, one module each.
 
 pub(crate) mod bench;
+mod bench_net;
 pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod key;

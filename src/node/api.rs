@@ -10,29 +10,35 @@
 //! Endpoints:
 //!
 //! - `PUT /document`, the document as body → 200, the `CHK@…` URI
-//!   (`text/plain`);
+//!   (`text/plain`); the body is streamed into the node block by block;
 //! - `GET /document/{uri}` (percent-encoded or not) → 200, the verified bytes
-//!   (`application/octet-stream`);
+//!   (`application/octet-stream`, chunked), streamed as they are fetched;
 //! - `GET /status` → 200, a JSON [`StatusReport`].
 //!
 //! Failures carry a one-line `text/plain` message: 400 for a malformed key,
 //! 401 for a wrong or missing token (no message), 404 for data or a route
 //! not found, 405 for another method, 413 for a body over the limit, 503 for
-//! an overloaded or stopping node, 504 for a timeout.
+//! an overloaded or stopping node, 504 for a timeout. A failure after a
+//! `GET` answer has started (a block lost midway) aborts the connection, so
+//! the client sees a broken transfer rather than a short document.
 //!
 //! `docs/architecture.md` ("Client API") describes the design and
 //! `docs/threat-model.md` ("The client API") what the token protects.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as HttpBody, Frame, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -40,8 +46,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{NodeError, NodeHandle};
@@ -55,8 +62,25 @@ pub const API_FILE: &str = "api";
 pub const TOKEN_FILE: &str = "token";
 
 /// The largest request body the API accepts by default: 1 GiB. The body is
-/// read into memory (bounded by this limit) before it is published.
+/// streamed into the node as it arrives (never held whole); a body that goes
+/// over the limit is refused with 413 when it does.
 pub const MAX_BODY: u64 = 1 << 30;
+
+/// Bytes buffered between the node and a `GET` answer (and the size of the
+/// chunks either side moves): memory per transfer stays about this.
+pub const STREAM_CHUNK: usize = 64 * 1024;
+
+/// The largest error message a client reads from a failed answer.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The body of every API answer and streamed request.
+type ApiBody = UnsyncBoxBody<Bytes, io::Error>;
+
+fn full(bytes: impl Into<Bytes>) -> ApiBody {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
 
 /// Most connections served at once; more wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -299,12 +323,12 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::R
     tracing::info!("client API stopped");
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: impl Into<String>) -> Response<ApiBody> {
     let mut body: String = body.into();
     if !body.is_empty() && !body.ends_with('\n') {
         body.push('\n');
     }
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -313,8 +337,8 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     response
 }
 
-fn unauthorized() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+fn unauthorized() -> Response<ApiBody> {
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::UNAUTHORIZED;
     response
         .headers_mut()
@@ -333,7 +357,7 @@ fn authorized(req: &Request<Incoming>, token: &Token) -> bool {
 }
 
 /// The status code and message for a failed node operation.
-fn node_failure(error: &NodeError) -> Response<Full<Bytes>> {
+fn node_failure(error: &NodeError) -> Response<ApiBody> {
     let status = match error {
         NodeError::NotFound | NodeError::RouteNotFound => StatusCode::NOT_FOUND,
         NodeError::TimedOut => StatusCode::GATEWAY_TIMEOUT,
@@ -345,7 +369,7 @@ fn node_failure(error: &NodeError) -> Response<Full<Bytes>> {
     text(status, error.to_string())
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
     if !authorized(&req, &shared.token) {
         return unauthorized();
     }
@@ -364,7 +388,81 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     }
 }
 
-async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Why reading a request body stopped, as [`IncomingReader`] records it.
+#[derive(Debug)]
+enum BodyFault {
+    /// More bytes than the limit.
+    TooLarge,
+    /// The body broke off (connection lost, bad chunk encoding).
+    Broken(String),
+}
+
+/// A request body as an [`AsyncRead`], refusing more than `limit` bytes:
+/// frames are passed on as they arrive, one at a time.
+struct IncomingReader {
+    body: Incoming,
+    pending: Bytes,
+    seen: u64,
+    limit: u64,
+    done: bool,
+    fault: Option<BodyFault>,
+}
+
+impl IncomingReader {
+    fn new(body: Incoming, limit: u64) -> IncomingReader {
+        IncomingReader {
+            body,
+            pending: Bytes::new(),
+            seen: 0,
+            limit,
+            done: false,
+            fault: None,
+        }
+    }
+}
+
+impl AsyncRead for IncomingReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if !this.pending.is_empty() {
+                let n = buf.remaining().min(this.pending.len());
+                buf.put_slice(&this.pending.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            if this.done {
+                return Poll::Ready(Ok(()));
+            }
+            if this.fault.is_some() {
+                return Poll::Ready(Err(io::Error::other("the request body failed")));
+            }
+            match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                None => this.done = true,
+                Some(Err(e)) => {
+                    this.fault = Some(BodyFault::Broken(e.to_string()));
+                    return Poll::Ready(Err(io::Error::other(e)));
+                }
+                Some(Ok(frame)) => {
+                    // Trailers, if any, are ignored.
+                    if let Ok(data) = frame.into_data() {
+                        this.seen += data.len() as u64;
+                        if this.seen > this.limit {
+                            this.fault = Some(BodyFault::TooLarge);
+                            return Poll::Ready(Err(io::Error::other("the body is too large")));
+                        }
+                        this.pending = data;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
     let too_large = || {
         text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -379,22 +477,70 @@ async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<Full<
     if declared.is_some_and(|n| n > shared.max_body) {
         return too_large();
     }
-    let limit = usize::try_from(shared.max_body).unwrap_or(usize::MAX);
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("reading the body: {e}")),
-    };
-    match shared.node.put(&body).await {
-        Ok(key) => {
-            tracing::debug!(bytes = body.len(), "published through the client API");
+    let mut reader = IncomingReader::new(req.into_body(), shared.max_body);
+    let result = shared.node.put_reader(&mut reader, None).await;
+    match (result, reader.fault) {
+        (_, Some(BodyFault::TooLarge)) => too_large(),
+        (_, Some(BodyFault::Broken(e))) => {
+            text(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+        }
+        (Ok(key), None) => {
+            tracing::debug!(bytes = reader.seen, "published through the client API");
             text(StatusCode::OK, Key::Chk(key).to_string())
         }
-        Err(e) => node_failure(&e),
+        (Err(e), None) => node_failure(&e),
     }
 }
 
-async fn get_document(shared: &Shared, raw: &str) -> Response<Full<Bytes>> {
+/// A task that is aborted when dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The answer body of a `GET`: what the fetch task writes into the pipe,
+/// chunk by chunk; when the pipe ends, the task's result decides between a
+/// clean end and an error (which makes hyper abort the connection).
+struct FetchBody {
+    first: Option<Bytes>,
+    reader: DuplexStream,
+    buf: Vec<u8>,
+    task: AbortOnDrop<Result<u64, NodeError>>,
+}
+
+impl HttpBody for FetchBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        let mut buf = ReadBuf::new(&mut this.buf);
+        ready!(Pin::new(&mut this.reader).poll_read(cx, &mut buf))?;
+        if !buf.filled().is_empty() {
+            let data = Bytes::copy_from_slice(buf.filled());
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        match ready!(Pin::new(&mut this.task.0).poll(cx)) {
+            Ok(Ok(_)) => Poll::Ready(None),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "client API transfer failed midway");
+                Poll::Ready(Some(Err(io::Error::other(e.to_string()))))
+            }
+            Err(e) => Poll::Ready(Some(Err(io::Error::other(e.to_string())))),
+        }
+    }
+}
+
+async fn get_document(shared: &Shared, raw: &str) -> Response<ApiBody> {
     let Some(uri) = percent_decode(raw) else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -411,20 +557,43 @@ async fn get_document(shared: &Shared, raw: &str) -> Response<Full<Bytes>> {
         }
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("malformed key: {e}")),
     };
-    match shared.node.get(&key).await {
-        Ok(bytes) => {
-            let mut response = Response::new(Full::new(Bytes::from(bytes)));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            response
+    // The fetch writes into a pipe as blocks arrive; the answer starts with
+    // its first bytes, so a failure before any (not found, timed out) still
+    // gets its status code.
+    let (mut reader, mut writer) = tokio::io::duplex(STREAM_CHUNK);
+    let node = shared.node.clone();
+    let mut task = AbortOnDrop(tokio::spawn(async move {
+        let length = node.get_writer(&key, &mut writer).await?;
+        writer.shutdown().await?;
+        Ok(length)
+    }));
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let n = reader.read(&mut buf).await.unwrap_or(0);
+    let body = if n == 0 {
+        // The pipe ended before any byte: the fetch is over.
+        match (&mut task.0).await {
+            Ok(Ok(_)) => full(Bytes::new()),
+            Ok(Err(e)) => return node_failure(&e),
+            Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
-        Err(e) => node_failure(&e),
-    }
+    } else {
+        FetchBody {
+            first: Some(Bytes::copy_from_slice(&buf[..n])),
+            reader,
+            buf,
+            task,
+        }
+        .boxed_unsync()
+    };
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
-async fn status(shared: &Shared) -> Response<Full<Bytes>> {
+async fn status(shared: &Shared) -> Response<ApiBody> {
     let stats = match shared.node.stats().await {
         Ok(stats) => stats,
         Err(e) => return node_failure(&e),
@@ -440,7 +609,7 @@ async fn status(shared: &Shared) -> Response<Full<Bytes>> {
     };
     match serde_json::to_vec(&report) {
         Ok(json) => {
-            let mut response = Response::new(Full::new(Bytes::from(json)));
+            let mut response = Response::new(full(json));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -519,6 +688,44 @@ pub enum ClientError {
     /// The HTTP exchange failed midway, or the answer was unreadable.
     #[error("talking to the node: {0}")]
     Protocol(String),
+    /// A streamed document could not be read (`put`) or written (`get`)
+    /// locally.
+    #[error("{0}")]
+    Local(io::Error),
+}
+
+/// A request body fed by a channel (the thread reading a `put`'s input).
+struct ChannelBody(mpsc::Receiver<io::Result<Bytes>>);
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match ready!(self.0.poll_recv(cx)) {
+            Some(Ok(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// `error` and its sources, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// A client of a local node's API.
@@ -572,29 +779,114 @@ impl ApiClient {
 
     /// Publishes `doc`; returns the `CHK@…` URI the node answered.
     pub async fn put(&self, doc: Vec<u8>) -> Result<String, ClientError> {
-        let body = self
-            .send(Method::PUT, "/document", Bytes::from(doc))
-            .await?;
-        let text = String::from_utf8(body.to_vec())
-            .map_err(|_| ClientError::Protocol("the key is not text".into()))?;
-        Ok(text.trim().to_owned())
+        let (response, _driver) = self.request(Method::PUT, "/document", full(doc)).await?;
+        let body = Self::small_body(response).await?;
+        Self::key_text(&body)
+    }
+
+    /// Publishes what `reader` yields, streamed to the node in chunks of
+    /// [`STREAM_CHUNK`] bytes as it is read (on a thread of its own, as
+    /// `reader` blocks): memory stays bounded whatever the size. A read
+    /// error ends the transfer with [`ClientError::Local`].
+    pub async fn put_reader<R>(&self, mut reader: R) -> Result<String, ClientError>
+    where
+        R: std::io::Read + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(2);
+        let (failed_tx, mut failed_rx) = mpsc::channel::<io::Error>(1);
+        std::thread::spawn(move || {
+            loop {
+                let mut chunk = vec![0u8; STREAM_CHUNK];
+                match reader.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = failed_tx.blocking_send(io::Error::new(e.kind(), e.to_string()));
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let result = self
+            .request(Method::PUT, "/document", ChannelBody(rx).boxed_unsync())
+            .await;
+        if let Ok(e) = failed_rx.try_recv() {
+            return Err(ClientError::Local(e));
+        }
+        let (response, _driver) = result?;
+        let body = Self::small_body(response).await;
+        if let Ok(e) = failed_rx.try_recv() {
+            return Err(ClientError::Local(e));
+        }
+        Self::key_text(&body?)
     }
 
     /// Fetches the document under `uri` (a `CHK@…` URI).
     pub async fn get(&self, uri: &str) -> Result<Vec<u8>, ClientError> {
+        let mut doc = Vec::new();
+        self.get_writer(uri, &mut doc).await?;
+        Ok(doc)
+    }
+
+    /// Fetches the document under `uri`, writing it to `sink` as it
+    /// arrives; returns its length. If the transfer breaks off midway
+    /// ([`ClientError::Protocol`]) or `sink` fails ([`ClientError::Local`]),
+    /// `sink` holds a prefix of the document.
+    pub async fn get_writer<W>(&self, uri: &str, sink: &mut W) -> Result<u64, ClientError>
+    where
+        W: std::io::Write + ?Sized,
+    {
         let path = format!("/document/{}", percent_encode(uri));
-        Ok(self.send(Method::GET, &path, Bytes::new()).await?.to_vec())
+        let (response, _driver) = self.request(Method::GET, &path, full(Bytes::new())).await?;
+        if response.status() != StatusCode::OK {
+            Self::small_body(response).await?;
+            unreachable!("a failed answer is an error");
+        }
+        let mut body = response.into_body();
+        let mut length = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ClientError::Protocol(format!("the transfer broke off: {}", chain(&e)))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                sink.write_all(&data).map_err(ClientError::Local)?;
+                length += data.len() as u64;
+            }
+        }
+        sink.flush().map_err(ClientError::Local)?;
+        Ok(length)
     }
 
     /// The node's state.
     pub async fn status(&self) -> Result<StatusReport, ClientError> {
-        let body = self.send(Method::GET, "/status", Bytes::new()).await?;
+        let (response, _driver) = self
+            .request(Method::GET, "/status", full(Bytes::new()))
+            .await?;
+        let body = Self::small_body(response).await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    /// One request on a fresh connection; the body of a 200 answer, or
-    /// [`ClientError::Status`] with the node's message.
-    async fn send(&self, method: Method, path: &str, body: Bytes) -> Result<Bytes, ClientError> {
+    fn key_text(body: &[u8]) -> Result<String, ClientError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ClientError::Protocol("the key is not text".into()))?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// Sends one request on a fresh connection; the answer, and the task
+    /// driving the connection (aborted when dropped).
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: ApiBody,
+    ) -> Result<(Response<Incoming>, AbortOnDrop<()>), ClientError> {
         let stream =
             TcpStream::connect(self.addr)
                 .await
@@ -602,27 +894,35 @@ impl ApiClient {
                     addr: self.addr,
                     source,
                 })?;
-        let protocol = |e: hyper::Error| ClientError::Protocol(e.to_string());
+        let protocol = |e: hyper::Error| ClientError::Protocol(chain(&e));
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(protocol)?;
-        let driver = tokio::spawn(connection);
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "client API connection ended");
+            }
+        }));
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.addr.to_string())
             .header(AUTHORIZATION, format!("Bearer {}", self.token))
-            .body(Full::new(body))
+            .body(body)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(protocol)?;
+        Ok((response, driver))
+    }
+
+    /// The body of a small answer: of a 200, the bytes; of a failure,
+    /// [`ClientError::Status`] with the node's message.
+    async fn small_body(response: Response<Incoming>) -> Result<Bytes, ClientError> {
         let status = response.status();
-        let limit = usize::try_from(MAX_BODY).unwrap_or(usize::MAX);
-        let body = Limited::new(response.into_body(), limit)
+        let body = Limited::new(response.into_body(), MAX_MESSAGE)
             .collect()
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?
             .to_bytes();
-        driver.abort();
         if status == StatusCode::OK {
             return Ok(body);
         }
