@@ -38,6 +38,7 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use super::bench::{cpu_features, measure, median, op, quantile};
+use super::holders;
 
 /// Arguments of `fog bench transfer`.
 #[derive(Args)]
@@ -179,17 +180,6 @@ async fn start_nodes(
         nodes.push(node);
     }
     Ok(())
-}
-
-/// Nodes whose store holds `key`.
-async fn holders(nodes: &[NodeHandle], key: &ChkKey) -> Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        if node.holds(&key.node_key()).await? {
-            out.push(i);
-        }
-    }
-    Ok(out)
 }
 
 /// Fetches `key` at `node`, checks it, and returns the seconds it took and

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::holders;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fogstore::key::{ChkKey, Key};
@@ -248,17 +249,6 @@ async fn fetch(
         );
     }
     Ok((trace_total(trace) - before, ms))
-}
-
-/// The nodes whose store holds `key`.
-async fn holders(nodes: &[NodeHandle], key: &ChkKey) -> Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        if node.holds(&key.node_key()).await? {
-            out.push(i);
-        }
-    }
-    Ok(out)
 }
 
 /// `1 hop`, `2 hops`.

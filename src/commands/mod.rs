@@ -87,3 +87,17 @@ pub(crate) fn client_error(error: ClientError) -> anyhow::Error {
     };
     anyhow!(message).context(failure)
 }
+
+/// The indices of the nodes whose store holds `key` (demo and benchmarks).
+pub(crate) async fn holders(
+    nodes: &[fogstore::node::NodeHandle],
+    key: &fogstore::key::ChkKey,
+) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if node.holds(&key.node_key()).await? {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}

@@ -60,16 +60,11 @@ impl Params {
     /// (every hop decrements, every node caches), and the highest HTL is
     /// the probes'.
     pub fn config(&self) -> Config {
-        Config {
-            max_htl: self.probe_htl.max(self.htl),
-            decrement_at_max: 1.0,
-            decrement_at_one: 1.0,
-            no_cache_hops_request: 0,
-            no_cache_hops_insert: 0,
-            routing_table_size: self.table,
-            source_rewrite: self.source_rewrite,
-            ..Config::default()
-        }
+        super::paper_config(
+            self.probe_htl.max(self.htl),
+            self.table,
+            self.source_rewrite,
+        )
     }
 }
 

@@ -24,6 +24,21 @@ pub fn node_location(n: u64) -> Location {
     Location::from_hash(&sha256(&n.to_be_bytes()))
 }
 
+/// The core settings of the paper's nodes: no anonymity features (every hop
+/// decrements, every node caches), `max_htl` high enough for the probes.
+pub fn paper_config(max_htl: u8, table: usize, source_rewrite: f64) -> Config {
+    Config {
+        max_htl,
+        decrement_at_max: 1.0,
+        decrement_at_one: 1.0,
+        no_cache_hops_request: 0,
+        no_cache_hops_insert: 0,
+        routing_table_size: table,
+        source_rewrite,
+        ..Config::default()
+    }
+}
+
 /// `n` nodes in a ring lattice: each references the `k` nodes before and
 /// after it by number, under their locations.
 pub fn ring_lattice(

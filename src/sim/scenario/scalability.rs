@@ -58,16 +58,7 @@ impl Default for Params {
 
 impl Params {
     fn config(&self) -> Config {
-        Config {
-            max_htl: self.probe_htl.max(self.htl),
-            decrement_at_max: 1.0,
-            decrement_at_one: 1.0,
-            no_cache_hops_request: 0,
-            no_cache_hops_insert: 0,
-            routing_table_size: self.table,
-            source_rewrite: 0.0,
-            ..Config::default()
-        }
+        super::paper_config(self.probe_htl.max(self.htl), self.table, 0.0)
     }
 }
 
