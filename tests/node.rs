@@ -87,6 +87,19 @@ async fn shutdown(nodes: &[NodeHandle]) {
     }
 }
 
+/// `len` bytes from a fixed xorshift generator: incompressible, repeatable.
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 fn document(tag: &str) -> Vec<u8> {
     format!("{tag}: the quick brown fox jumps over the lazy dog\n")
         .repeat(40)
@@ -127,12 +140,13 @@ async fn two_nodes_put_on_one_get_on_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_nodes_fetch_from_afar_and_the_second_fetch_is_shorter() {
+async fn ten_nodes_fetch_5_mib_from_afar_and_the_second_fetch_is_shorter() {
     let scratch = Scratch::new("ten");
     let trace = Trace::default();
-    bounded(60, async {
+    bounded(120, async {
         let nodes = network(&scratch, 10, &trace).await;
-        let doc = document("ten nodes");
+        // The test: a 5 MiB file (a splitfile of 161 blocks).
+        let doc = pseudo_random(5 * 1024 * 1024);
         // A short insert, so that most nodes do not hold the block.
         let key = nodes[0].put_with_htl(&doc, Some(2)).await.unwrap();
 
