@@ -549,6 +549,14 @@ async fn start_api(node: &NodeHandle, token: &Token) -> ApiServer {
 }
 
 /// Sends `request` as raw bytes and returns the whole answer as text.
+/// A request line sent by hand with the right token, closing afterwards.
+fn authorized(line: &str, token: &Token) -> String {
+    format!(
+        "{line} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token.to_hex()
+    )
+}
+
 async fn raw(addr: SocketAddr, request: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -593,10 +601,7 @@ async fn wrong_or_missing_token_is_401_without_detail() {
         // The right token, by hand, works.
         let answer = raw(
             addr,
-            &format!(
-                "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                token.to_hex()
-            ),
+            &authorized("GET /status", &token),
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -661,10 +666,7 @@ async fn documents_round_trip_and_failures_have_their_codes() {
         let encoded = key.replace('@', "%40").replace(',', "%2C");
         let answer = raw(
             server.local_addr(),
-            &format!(
-                "GET /document/{encoded} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                token.to_hex()
-            ),
+            &authorized(&format!("GET /document/{encoded}"), &token),
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -688,10 +690,7 @@ async fn documents_round_trip_and_failures_have_their_codes() {
         // Status: JSON with every field.
         let answer = raw(
             server.local_addr(),
-            &format!(
-                "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                token.to_hex()
-            ),
+            &authorized("GET /status", &token),
         )
         .await;
         assert!(answer.contains("application/json"), "{answer}");
@@ -717,19 +716,13 @@ async fn documents_round_trip_and_failures_have_their_codes() {
         // Unknown endpoints and methods.
         let answer = raw(
             server.local_addr(),
-            &format!(
-                "DELETE /document HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                token.to_hex()
-            ),
+            &authorized("DELETE /document", &token),
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
         let answer = raw(
             server.local_addr(),
-            &format!(
-                "GET /nothing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-                token.to_hex()
-            ),
+            &authorized("GET /nothing", &token),
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");

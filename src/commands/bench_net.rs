@@ -22,7 +22,7 @@
 //! the forwarded requests it counted next to the chain's length.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -38,7 +38,7 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use super::bench::{cpu_features, measure, median, op, quantile};
-use super::holders;
+use super::{RemoveOnDrop, holders, runtime};
 
 /// Arguments of `fog bench transfer`.
 #[derive(Args)]
@@ -91,15 +91,6 @@ fn chain_routing(hops: u8, holder: bool) -> routing::Config {
     }
 }
 
-/// Removes a folder however the bench ends.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn warn_debug(what: &str) {
     if cfg!(debug_assertions) {
         eprintln!(
@@ -120,10 +111,7 @@ fn with_chain<S, T>(
 ) -> Result<T> {
     let root = std::env::temp_dir().join(format!("fog-bench-net-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(root.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let trace = Trace::default();
         let mut nodes = Vec::new();

@@ -7,10 +7,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::holders;
+use super::{RemoveOnDrop, holders, runtime};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fogstore::key::{ChkKey, Key};
@@ -68,24 +67,12 @@ by the node farthest from it, and checked byte for byte on arrival.
 pub(crate) fn run(args: DemoArgs) -> Result<()> {
     let root = std::env::temp_dir().join(format!("fog-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(root.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         tokio::time::timeout(DEMO_TIMEOUT, demo(&root, usize::from(args.nodes)))
             .await
             .map_err(|_| anyhow::anyhow!("the demo did not finish within {DEMO_TIMEOUT:?}"))?
     })
-}
-
-/// Removes the demo's folder however the demo ends.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 async fn demo(root: &std::path::Path, n: usize) -> Result<()> {
