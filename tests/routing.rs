@@ -9,7 +9,7 @@ use fogstore::routing::{
     RequestId, Store, Time,
 };
 use fogstore::sim::content::{VirtualContent, VirtualKey};
-use fogstore::sim::engine::{Latency, Network};
+use fogstore::sim::engine::{Latency, Network, SimCore};
 use fogstore::store::MemoryStore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +28,7 @@ fn plain() -> Config {
 }
 
 /// `n` nodes at locations 1000·i, each referencing only the next.
-fn chain(n: u32, config: Config) -> Network<VirtualContent> {
+fn chain(n: u32, config: Config) -> Network<SimCore<VirtualContent>> {
     let mut net = Network::new(7, Latency::default());
     for i in 0..n {
         net.add_node(config, Location(1000 * u64::from(i)), 50);
@@ -136,7 +136,7 @@ fn source_rewriting_hides_the_holder() {
 #[test]
 fn a_loop_is_rejected_and_the_request_backtracks() {
     // 0 → 1 → 2 → 0 is a loop; 2's second choice, 3, has the data.
-    let mut net = Network::<VirtualContent>::new(1, Latency::default());
+    let mut net = Network::<SimCore<VirtualContent>>::new(1, Latency::default());
     for loc in [100, 200, 300, 400] {
         net.add_node(plain(), Location(loc), 50);
     }
@@ -170,7 +170,7 @@ fn exhausted_hops_to_live_give_data_not_found() {
 fn running_out_of_peers_gives_route_not_found_with_backtracking() {
     // 0 references 1 (closer) and 2; 1 is a dead end. 0 backtracks to 2,
     // also a dead end, then answers RouteNotFound.
-    let mut net = Network::<VirtualContent>::new(1, Latency::default());
+    let mut net = Network::<SimCore<VirtualContent>>::new(1, Latency::default());
     for loc in [0, 10, 20] {
         net.add_node(plain(), Location(loc), 50);
     }
@@ -191,7 +191,7 @@ fn running_out_of_peers_gives_route_not_found_with_backtracking() {
 #[test]
 fn a_dead_peer_is_routed_around() {
     // 0 → 1 is best, 0 → 2 second; both 1 and 2 reference 3, the holder.
-    let mut net = Network::<VirtualContent>::new(3, Latency::default());
+    let mut net = Network::<SimCore<VirtualContent>>::new(3, Latency::default());
     for loc in [0, 10, 20, 30] {
         net.add_node(plain(), Location(loc), 50);
     }
@@ -326,7 +326,7 @@ fn inserts_skip_the_nodes_near_the_originator() {
 
 #[test]
 fn joining_gives_a_location_fixed_by_every_hop_and_the_path_references_it() {
-    let mut net = Network::<VirtualContent>::new(11, Latency::default());
+    let mut net = Network::<SimCore<VirtualContent>>::new(11, Latency::default());
     for i in 0..10u64 {
         net.add_node(plain(), Location(i << 59), 50);
     }
@@ -559,7 +559,7 @@ fn an_insert_with_data_that_fails_verification_is_refused() {
 
 /// Runs a fixed random workload and returns everything observable.
 fn workload(seed: u64) -> (Vec<(u32, u32, u64)>, u64) {
-    let mut net = Network::<VirtualContent>::new(seed, Latency::default());
+    let mut net = Network::<SimCore<VirtualContent>>::new(seed, Latency::default());
     for i in 0..30u64 {
         net.add_node(
             Config::default(),

@@ -25,10 +25,11 @@ use crate::key::{Location, NodeKey};
 use crate::link::{Identity, Link, LinkError, LinkReader, LinkWriter};
 use crate::routing::freenet::Core;
 use crate::routing::{
-    BlockContent, ClientId, ClientOp, ClientResult, Input, Msg, Output, PeerId, Store, Time,
+    BlockContent, ChordRef, ClientId, ClientOp, ClientResult, Input, Msg, Output, PeerId, Store,
+    Time,
 };
 use crate::store::DiskStore;
-use crate::wire::{Message, NodeRef};
+use crate::wire::{ChordPeer, MAX_SUCCESSORS, Message, NodeRef};
 
 /// Messages queued for one link's writer before the actor stops adding.
 const WRITE_QUEUE: usize = 256;
@@ -301,14 +302,78 @@ impl Actor {
             },
             Msg::AnnounceReply { id, seeds } => Message::AnnounceReply { id, seeds },
             Msg::AnnounceComplete { id, seeds } => Message::AnnounceComplete { id, seeds },
+            Msg::FindSuccessor { id, target, hops } => Message::FindSuccessor { id, target, hops },
+            Msg::SuccessorFound { id, node, hops } => Message::SuccessorFound {
+                id,
+                node: self.chord_peer(node)?,
+                hops,
+            },
+            Msg::Notify { node } => Message::Notify {
+                node: self.chord_peer(node)?,
+            },
+            Msg::GetPredecessor { id } => Message::GetPredecessor { id },
+            Msg::Predecessor { id, node } => Message::Predecessor {
+                id,
+                node: match node {
+                    Some(n) => Some(self.chord_peer(n)?),
+                    None => None,
+                },
+            },
+            Msg::GetSuccessorList { id } => Message::GetSuccessorList { id },
+            Msg::SuccessorList { id, nodes } => Message::SuccessorList {
+                id,
+                nodes: self.chord_peers(nodes),
+            },
+            Msg::StoreTransfer { id, key, data } => Message::StoreTransfer {
+                id,
+                key,
+                block: data,
+            },
+            Msg::TransferAck { id } => Message::TransferAck { id },
+            Msg::Leave {
+                predecessor,
+                successors,
+            } => Message::Leave {
+                predecessor: predecessor.and_then(|p| self.chord_peer(p)),
+                successors: self.chord_peers(successors),
+            },
+        })
+    }
+
+    /// A ring member's wire form, if its reference is known.
+    fn chord_peer(&self, r: ChordRef) -> Option<ChordPeer> {
+        Some(ChordPeer {
+            location: r.location,
+            node: self.dir.node_ref(r.peer)?,
+        })
+    }
+
+    /// The wire form of a list of ring members (at most the wire's limit).
+    fn chord_peers(&self, refs: Vec<ChordRef>) -> Vec<ChordPeer> {
+        refs.into_iter()
+            .filter_map(|r| self.chord_peer(r))
+            .take(MAX_SUCCESSORS)
+            .collect()
+    }
+
+    /// A ring member's core form. Its location must be the one its key
+    /// gives it: a node may not choose where it sits on the ring.
+    fn chord_ref(&mut self, p: ChordPeer) -> Result<ChordRef, &'static str> {
+        if p.location != Location::from_hash(&sha256(&p.node.identity)) {
+            return Err("a Chord peer's location is not the hash of its key");
+        }
+        Ok(ChordRef {
+            peer: self.dir.intern(p.node),
+            location: p.location,
         })
     }
 
     /// The core form of a wire message: node references become peer ids
-    /// (new ones are added to the directory). `None` for messages the
-    /// Freenet core does not handle (Chord mode's, `Ping` and `Pong`).
-    fn translate_in(&mut self, msg: Message) -> Option<Msg<BlockContent>> {
-        Some(match msg {
+    /// (new ones are added to the directory). `Ok(None)` for messages the
+    /// core does not handle (`Ping` and `Pong`); an error names why the
+    /// message is bad.
+    fn translate_in(&mut self, msg: Message) -> Result<Option<Msg<BlockContent>>, &'static str> {
+        Ok(Some(match msg {
             Message::Request { id, key, htl } => Msg::Request { id, key, htl },
             Message::Insert {
                 id,
@@ -345,8 +410,46 @@ impl Actor {
             },
             Message::AnnounceReply { id, seeds } => Msg::AnnounceReply { id, seeds },
             Message::AnnounceComplete { id, seeds } => Msg::AnnounceComplete { id, seeds },
-            _ => return None,
-        })
+            Message::FindSuccessor { id, target, hops } => Msg::FindSuccessor { id, target, hops },
+            Message::SuccessorFound { id, node, hops } => Msg::SuccessorFound {
+                id,
+                node: self.chord_ref(node)?,
+                hops,
+            },
+            Message::Notify { node } => Msg::Notify {
+                node: self.chord_ref(node)?,
+            },
+            Message::GetPredecessor { id } => Msg::GetPredecessor { id },
+            Message::Predecessor { id, node } => Msg::Predecessor {
+                id,
+                node: node.map(|n| self.chord_ref(n)).transpose()?,
+            },
+            Message::GetSuccessorList { id } => Msg::GetSuccessorList { id },
+            Message::SuccessorList { id, nodes } => Msg::SuccessorList {
+                id,
+                nodes: nodes
+                    .into_iter()
+                    .map(|n| self.chord_ref(n))
+                    .collect::<Result<_, _>>()?,
+            },
+            Message::StoreTransfer { id, key, block } => Msg::StoreTransfer {
+                id,
+                key,
+                data: block,
+            },
+            Message::TransferAck { id } => Msg::TransferAck { id },
+            Message::Leave {
+                predecessor,
+                successors,
+            } => Msg::Leave {
+                predecessor: predecessor.map(|n| self.chord_ref(n)).transpose()?,
+                successors: successors
+                    .into_iter()
+                    .map(|n| self.chord_ref(n))
+                    .collect::<Result<_, _>>()?,
+            },
+            Message::Ping { .. } | Message::Pong { .. } => return Ok(None),
+        }))
     }
 
     // ---- commands ----
@@ -539,12 +642,19 @@ impl Actor {
                 }
                 let name = msg.name();
                 match self.translate_in(msg) {
-                    Some(msg) => self.feed(Input::Message { from: peer, msg }),
-                    None => {
-                        tracing::debug!(
+                    Ok(Some(msg)) => self.feed(Input::Message { from: peer, msg }),
+                    Ok(None) => {
+                        tracing::debug!(msg = name, "ignoring a message the core does not handle");
+                    }
+                    Err(reason) => {
+                        tracing::warn!(
+                            peer = %DisplayRef(self.dir.node_ref(peer)),
                             msg = name,
-                            "ignoring a message the Freenet core does not handle"
+                            reason,
+                            "dropping a misbehaving peer"
                         );
+                        self.close_peer(peer);
+                        self.feed(Input::PeerDown(peer));
                     }
                 }
             }

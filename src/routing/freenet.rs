@@ -19,7 +19,7 @@ use rand::Rng;
 
 use super::{
     ClientId, ClientOp, ClientResult, Config, Content, Failure, Input, Msg, Output, PeerId,
-    RequestId, RoutingTable, Store, Time,
+    Protocol, RequestId, RoutingTable, Store, Time,
 };
 use crate::key::Location;
 use crate::key::hash::tagged_hash;
@@ -121,6 +121,42 @@ pub(crate) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+impl<C: Content, S: Store<C>> Protocol for Core<C, S> {
+    type Content = C;
+
+    fn handle<R: Rng + ?Sized>(&mut self, now: Time, input: Input<C>, rng: &mut R) {
+        Core::handle(self, now, input, rng)
+    }
+
+    fn poll(&mut self) -> Option<Output<C>> {
+        Core::poll(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        Core::poll_timeout(self)
+    }
+
+    fn location(&self) -> Location {
+        self.location
+    }
+
+    fn holds(&self, key: &C::Key) -> bool {
+        self.store.contains(key)
+    }
+
+    fn preload(&mut self, key: C::Key, data: C::Data) -> bool {
+        Core::preload(self, key, data)
+    }
+
+    fn stored(&self) -> usize {
+        self.store.len()
+    }
+
+    fn state_size(&self) -> usize {
+        self.table.len()
+    }
 }
 
 /// A Freenet-mode node: routing table, datastore and requests in flight.
@@ -366,6 +402,19 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             } => self.on_announce(now, from, id, htl, joiner, commitment, rng),
             Msg::AnnounceReply { id, seeds } => self.on_announce_reply(id, from, seeds),
             Msg::AnnounceComplete { id, seeds } => self.on_announce_complete(id, from, seeds),
+            Msg::FindSuccessor { .. }
+            | Msg::SuccessorFound { .. }
+            | Msg::Notify { .. }
+            | Msg::GetPredecessor { .. }
+            | Msg::Predecessor { .. }
+            | Msg::GetSuccessorList { .. }
+            | Msg::SuccessorList { .. }
+            | Msg::StoreTransfer { .. }
+            | Msg::TransferAck { .. }
+            | Msg::Leave { .. } => self.outputs.push_back(Output::DropPeer {
+                peer: from,
+                reason: "sent a Chord-mode message to a Freenet-mode node",
+            }),
         }
     }
 
@@ -450,6 +499,16 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             }
             ClientOp::Join { via, htl } => {
                 self.start_join(now, client, via, htl, rng);
+                return;
+            }
+            ClientOp::Lookup { .. } => {
+                // Freenet mode has no node "responsible" for a location.
+                self.reply(client, ClientResult::Failed(Failure::Rejected));
+                return;
+            }
+            ClientOp::Leave => {
+                // Nothing to hand over: data stays cached where it is.
+                self.reply(client, ClientResult::Left);
                 return;
             }
         };

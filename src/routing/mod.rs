@@ -12,6 +12,7 @@
 //! and verified [`Block`]s ([`BlockContent`]); the simulator routes virtual
 //! keys with no payload, so a million nodes fit in memory.
 
+pub mod chord;
 pub mod config;
 pub mod freenet;
 pub mod table;
@@ -19,6 +20,9 @@ pub mod table;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use rand::Rng;
+
+pub use chord::{Chord, ChordConfig};
 pub use config::Config;
 pub use table::RoutingTable;
 
@@ -53,7 +57,7 @@ pub struct ClientId(pub u64);
 
 /// What a core routes and stores: a key type with a location, and the data
 /// stored under a key with a check that it belongs there.
-pub trait Content: 'static {
+pub trait Content: Clone + Debug + 'static {
     /// What requests name.
     type Key: Copy + Eq + Ord + Hash + Debug;
     /// What is stored and returned under a key.
@@ -93,12 +97,25 @@ pub trait Store<C: Content> {
     /// Stores `data` under `key`, evicting the least recently used entry if
     /// full. The core only calls this with verified data.
     fn put(&mut self, key: C::Key, data: C::Data);
+    /// Every key held, in no particular order, without marking any used
+    /// (Chord mode hands keys over when its neighbours change).
+    fn all_keys(&self) -> Vec<C::Key>;
     /// How many entries are held.
     fn len(&self) -> usize;
     /// Whether nothing is held.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A Chord ring member as a core knows it: how to reach it and where it
+/// sits. The node translates it to and from [`crate::wire::ChordPeer`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ChordRef {
+    /// How to reach it.
+    pub peer: PeerId,
+    /// Its id on the ring.
+    pub location: Location,
 }
 
 /// A protocol message between two cores. The node translates these to and
@@ -186,11 +203,82 @@ pub enum Msg<C: Content> {
         /// All seeds in path order.
         seeds: Vec<[u8; 32]>,
     },
+    // ---- Chord mode: ring upkeep (key operations reuse the above) ----
+    /// Find the node that succeeds `target` on the ring.
+    FindSuccessor {
+        /// Lookup id, the same on every hop.
+        id: RequestId,
+        /// The location looked up.
+        target: Location,
+        /// Lookup messages sent so far, this one included.
+        hops: u8,
+    },
+    /// The successor of a `FindSuccessor`'s target.
+    SuccessorFound {
+        /// Lookup id.
+        id: RequestId,
+        /// The successor.
+        node: ChordRef,
+        /// Lookup messages the lookup took.
+        hops: u8,
+    },
+    /// "I may be your predecessor."
+    Notify {
+        /// The sender.
+        node: ChordRef,
+    },
+    /// Asks for the receiver's predecessor (stabilisation, and as a probe
+    /// that the predecessor is alive).
+    GetPredecessor {
+        /// Query id.
+        id: RequestId,
+    },
+    /// The answer to `GetPredecessor`.
+    Predecessor {
+        /// Query id.
+        id: RequestId,
+        /// The predecessor, if known.
+        node: Option<ChordRef>,
+    },
+    /// Asks for the receiver's successor list.
+    GetSuccessorList {
+        /// Query id.
+        id: RequestId,
+    },
+    /// The answer to `GetSuccessorList`, nearest first.
+    SuccessorList {
+        /// Query id.
+        id: RequestId,
+        /// The successors.
+        nodes: Vec<ChordRef>,
+    },
+    /// Hands stored data to a node that is now responsible for it (a join,
+    /// a leave) or replicates it.
+    StoreTransfer {
+        /// Transfer id.
+        id: RequestId,
+        /// The key.
+        key: C::Key,
+        /// The data.
+        data: C::Data,
+    },
+    /// The transferred data is stored.
+    TransferAck {
+        /// Transfer id.
+        id: RequestId,
+    },
+    /// The sender leaves the ring and says whom to link to instead.
+    Leave {
+        /// The sender's predecessor.
+        predecessor: Option<ChordRef>,
+        /// The sender's successors.
+        successors: Vec<ChordRef>,
+    },
 }
 
 impl<C: Content> Msg<C> {
-    /// The request this message belongs to.
-    pub fn id(&self) -> RequestId {
+    /// The request, lookup or query this message belongs to, if any.
+    pub fn id(&self) -> Option<RequestId> {
         match self {
             Msg::Request { id, .. }
             | Msg::Insert { id, .. }
@@ -201,8 +289,26 @@ impl<C: Content> Msg<C> {
             | Msg::InsertReply { id }
             | Msg::Announce { id, .. }
             | Msg::AnnounceReply { id, .. }
-            | Msg::AnnounceComplete { id, .. } => *id,
+            | Msg::AnnounceComplete { id, .. }
+            | Msg::FindSuccessor { id, .. }
+            | Msg::SuccessorFound { id, .. }
+            | Msg::GetPredecessor { id }
+            | Msg::Predecessor { id, .. }
+            | Msg::GetSuccessorList { id }
+            | Msg::SuccessorList { id, .. }
+            | Msg::StoreTransfer { id, .. }
+            | Msg::TransferAck { id } => Some(*id),
+            Msg::Notify { .. } | Msg::Leave { .. } => None,
         }
+    }
+
+    /// Whether this message moves a request or lookup one hop further (what
+    /// path lengths count).
+    pub fn is_hop(&self) -> bool {
+        matches!(
+            self,
+            Msg::Request { .. } | Msg::Insert { .. } | Msg::FindSuccessor { .. }
+        )
     }
 
     /// Short name, for logs and statistics.
@@ -218,6 +324,16 @@ impl<C: Content> Msg<C> {
             Msg::Announce { .. } => "Announce",
             Msg::AnnounceReply { .. } => "AnnounceReply",
             Msg::AnnounceComplete { .. } => "AnnounceComplete",
+            Msg::FindSuccessor { .. } => "FindSuccessor",
+            Msg::SuccessorFound { .. } => "SuccessorFound",
+            Msg::Notify { .. } => "Notify",
+            Msg::GetPredecessor { .. } => "GetPredecessor",
+            Msg::Predecessor { .. } => "Predecessor",
+            Msg::GetSuccessorList { .. } => "GetSuccessorList",
+            Msg::SuccessorList { .. } => "SuccessorList",
+            Msg::StoreTransfer { .. } => "StoreTransfer",
+            Msg::TransferAck { .. } => "TransferAck",
+            Msg::Leave { .. } => "Leave",
         }
     }
 }
@@ -243,11 +359,21 @@ pub enum ClientOp<C: Content> {
     },
     /// Join the network through `via`, a peer the node already references.
     Join {
-        /// The first hop of the announcement.
+        /// The first hop of the announcement (Chord: of the lookup of this
+        /// node's own successor).
         via: PeerId,
-        /// Hops to live of the announcement.
+        /// Hops to live of the announcement (unused in Chord mode).
         htl: u8,
     },
+    /// Chord mode: find the node that succeeds `target` on the ring.
+    /// Freenet mode has no such node and refuses it.
+    Lookup {
+        /// The location looked up.
+        target: Location,
+    },
+    /// Leave the network gracefully (Chord mode hands its keys over to its
+    /// successor); the driver closes the links afterwards.
+    Leave,
 }
 
 /// Why a client request failed.
@@ -277,6 +403,10 @@ pub enum ClientResult<C: Content> {
     Collision(C::Data),
     /// A `Join` finished: the node's new location.
     Joined(Location),
+    /// A `Lookup` finished: the target's successor.
+    Located(ChordRef),
+    /// A `Leave` was carried out.
+    Left,
     /// The request failed.
     Failed(Failure),
 }
@@ -322,11 +452,42 @@ pub enum Output<C: Content> {
         /// The answer.
         result: ClientResult<C>,
     },
-    /// Close the link to a misbehaving peer.
+    /// Close the link to a misbehaving peer (or, in Chord mode, to one
+    /// that left).
     DropPeer {
         /// The peer.
         peer: PeerId,
         /// Why, for the log.
         reason: &'static str,
     },
+}
+
+/// A protocol core as its drivers (the simulator, the node) see it: fed
+/// `(now, input, rng)`, drained of outputs, woken at its timeout.
+pub trait Protocol {
+    /// What it routes and stores.
+    type Content: Content;
+    /// Feeds one event; drain [`Protocol::poll`] afterwards.
+    fn handle<R: Rng + ?Sized>(&mut self, now: Time, input: Input<Self::Content>, rng: &mut R);
+    /// The next thing the driver must do, in order.
+    fn poll(&mut self) -> Option<Output<Self::Content>>;
+    /// When the core next needs [`Input::Timeout`], if ever.
+    fn poll_timeout(&self) -> Option<Time>;
+    /// The node's location on the ring.
+    fn location(&self) -> Location;
+    /// Whether the node keeps data under `key` (in its store or cache),
+    /// without marking it used.
+    fn holds(&self, key: &<Self::Content as Content>::Key) -> bool;
+    /// Stores verified data directly (bootstrap, a restored store); false if
+    /// it does not verify.
+    fn preload(
+        &mut self,
+        key: <Self::Content as Content>::Key,
+        data: <Self::Content as Content>::Data,
+    ) -> bool;
+    /// Entries stored (cache included), for load and state statistics.
+    fn stored(&self) -> usize;
+    /// Peers this node keeps state about (routing table, fingers,
+    /// successors): its routing state.
+    fn state_size(&self) -> usize;
 }

@@ -16,14 +16,22 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::key::Location;
+use crate::routing::chord::Chord;
 use crate::routing::freenet::Core;
 use crate::routing::{
-    ClientId, ClientOp, ClientResult, Config, Content, Input, Msg, Output, PeerId, RequestId, Time,
+    ChordConfig, ChordRef, ClientId, ClientOp, ClientResult, Config, Content, Input, Msg, Output,
+    PeerId, Protocol, RequestId, Time,
 };
 use crate::store::MemoryStore;
 
 /// A simulated Freenet-mode node.
 pub type SimCore<C> = Core<C, MemoryStore<C>>;
+
+/// A simulated Chord-mode node.
+pub type SimChord<C> = Chord<C, MemoryStore<C>>;
+
+/// The content a protocol routes.
+type ContentOf<P> = <P as Protocol>::Content;
 
 /// Per-link one-way latency, uniform in `[min_ms, max_ms]`, fixed per link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +49,20 @@ impl Default for Latency {
             max_ms: 100,
         }
     }
+}
+
+/// A message delivered to a watched node, as a passive adversary there
+/// logs it.
+#[derive(Clone, Debug)]
+pub struct Observed<C: Content> {
+    /// When it arrived.
+    pub at: Time,
+    /// The watched node that received it.
+    pub at_node: PeerId,
+    /// Its sender: the watched node's predecessor on the path.
+    pub from: PeerId,
+    /// The message.
+    pub msg: Msg<C>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +113,9 @@ pub struct Outcome<C: Content> {
     pub messages: u32,
     /// Virtual time from asking to the answer.
     pub elapsed: Time,
+    /// The request ids the node used for it (what observers see on the
+    /// wire), for scoring an adversary's guesses.
+    pub ids: Vec<RequestId>,
 }
 
 impl<C: Content> Outcome<C> {
@@ -102,6 +127,8 @@ impl<C: Content> Outcome<C> {
                 | ClientResult::Inserted
                 | ClientResult::Collision(_)
                 | ClientResult::Joined(_)
+                | ClientResult::Located(_)
+                | ClientResult::Left
         )
     }
 }
@@ -130,13 +157,15 @@ pub struct Stats {
     pub by_kind: BTreeMap<&'static str, u64>,
 }
 
-/// A simulated network.
+/// A simulated network of protocol cores `P` (Freenet or Chord mode).
 #[derive(Clone, Debug)]
-pub struct Network<C: Content> {
-    nodes: Vec<SimCore<C>>,
+pub struct Network<P: Protocol + Clone + std::fmt::Debug> {
+    nodes: Vec<P>,
     alive: Vec<bool>,
+    watched: Vec<bool>,
+    observed: Vec<Observed<ContentOf<P>>>,
     timers: Vec<Option<Time>>,
-    queue: BinaryHeap<Event<C>>,
+    queue: BinaryHeap<Event<ContentOf<P>>>,
     seq: u64,
     now: Time,
     rng: ChaCha8Rng,
@@ -146,11 +175,60 @@ pub struct Network<C: Content> {
     /// Request ids of traced client requests.
     ids: BTreeMap<RequestId, ClientId>,
     traces: BTreeMap<ClientId, Trace>,
-    outcomes: Vec<Outcome<C>>,
+    outcomes: Vec<Outcome<ContentOf<P>>>,
     stats: Stats,
 }
 
-impl<C: Content> Network<C> {
+impl<C: Content> Network<SimCore<C>> {
+    /// Adds a Freenet-mode node at `location` with a store of
+    /// `store_items` entries; its `config.me` is set to its index.
+    pub fn add_node(
+        &mut self,
+        mut config: Config,
+        location: Location,
+        store_items: usize,
+    ) -> PeerId {
+        self.add_with(|id, rng| {
+            config.me = id;
+            Core::new(config, location, MemoryStore::new(store_items), rng)
+        })
+    }
+
+    /// Gives `from` a reference to `to` under `to`'s location.
+    pub fn link(&mut self, from: PeerId, to: PeerId) {
+        let location = self.nodes[to.0 as usize].location();
+        self.nodes[from.0 as usize].add_reference(location, to);
+    }
+}
+
+impl<C: Content> Network<SimChord<C>> {
+    /// Adds a Chord-mode node at `location` with a store of `store_items`
+    /// entries and, if `cache_items > 0`, a return-path cache of that many;
+    /// its `config.me` is set to its index.
+    pub fn add_chord_node(
+        &mut self,
+        mut config: ChordConfig,
+        location: Location,
+        store_items: usize,
+        cache_items: usize,
+    ) -> PeerId {
+        self.add_with(|id, _| {
+            config.me = id;
+            let cache = (cache_items > 0).then(|| MemoryStore::new(cache_items));
+            Chord::new(config, location, MemoryStore::new(store_items), cache)
+        })
+    }
+
+    /// Node `id`'s reference as Chord peers pass it around.
+    pub fn chord_ref(&self, id: PeerId) -> ChordRef {
+        ChordRef {
+            peer: id,
+            location: self.nodes[id.0 as usize].location(),
+        }
+    }
+}
+
+impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
     /// An empty network; every random choice in it derives from `seed`.
     pub fn new(seed: u64, latency: Latency) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -158,6 +236,8 @@ impl<C: Content> Network<C> {
         Network {
             nodes: Vec::new(),
             alive: Vec::new(),
+            watched: Vec::new(),
+            observed: Vec::new(),
             timers: Vec::new(),
             queue: BinaryHeap::new(),
             seq: 0,
@@ -173,31 +253,35 @@ impl<C: Content> Network<C> {
         }
     }
 
-    /// Adds a node at `location` with a store of `store_items` entries; its
-    /// `config.me` is set to its index.
-    pub fn add_node(
-        &mut self,
-        mut config: Config,
-        location: Location,
-        store_items: usize,
-    ) -> PeerId {
+    /// Adds the node `make` builds from its id (its index) and the
+    /// network's RNG.
+    pub fn add_with(&mut self, make: impl FnOnce(PeerId, &mut ChaCha8Rng) -> P) -> PeerId {
         let id = PeerId(u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes"));
-        config.me = id;
-        self.nodes.push(Core::new(
-            config,
-            location,
-            MemoryStore::new(store_items),
-            &mut self.rng,
-        ));
+        let node = make(id, &mut self.rng);
+        self.nodes.push(node);
         self.alive.push(true);
+        self.watched.push(false);
         self.timers.push(None);
         id
     }
 
-    /// Gives `from` a reference to `to` under `to`'s location.
-    pub fn link(&mut self, from: PeerId, to: PeerId) {
-        let location = self.nodes[to.0 as usize].location();
-        self.nodes[from.0 as usize].add_reference(location, to);
+    /// Starts logging every message delivered to `id` (a passive
+    /// adversary); see [`Network::take_observed`].
+    pub fn watch(&mut self, id: PeerId) {
+        self.watched[id.0 as usize] = true;
+    }
+
+    /// The messages watched nodes received since the last call, in order.
+    pub fn take_observed(&mut self) -> Vec<Observed<ContentOf<P>>> {
+        std::mem::take(&mut self.observed)
+    }
+
+    /// Wakes a node now, as if its timer fired (a driver starting a core
+    /// whose first timeout it has not yet asked for).
+    pub fn wake(&mut self, id: PeerId) {
+        let now = self.now;
+        self.nodes[id.0 as usize].handle(now, Input::Timeout, &mut self.rng);
+        self.drain(id.0, None);
     }
 
     /// How many nodes were ever added (dead ones included).
@@ -211,17 +295,17 @@ impl<C: Content> Network<C> {
     }
 
     /// A node.
-    pub fn node(&self, id: PeerId) -> &SimCore<C> {
+    pub fn node(&self, id: PeerId) -> &P {
         &self.nodes[id.0 as usize]
     }
 
     /// A node, to change it directly (bootstrap references, preloads).
-    pub fn node_mut(&mut self, id: PeerId) -> &mut SimCore<C> {
+    pub fn node_mut(&mut self, id: PeerId) -> &mut P {
         &mut self.nodes[id.0 as usize]
     }
 
     /// Every node with its id, dead ones included.
-    pub fn nodes(&self) -> impl Iterator<Item = (PeerId, &SimCore<C>)> {
+    pub fn nodes(&self) -> impl Iterator<Item = (PeerId, &P)> {
         self.nodes
             .iter()
             .enumerate()
@@ -257,7 +341,7 @@ impl<C: Content> Network<C> {
 
     /// Asks `node`'s client interface to do `op` now; the answer arrives as
     /// an [`Outcome`] once the network has run.
-    pub fn client(&mut self, node: PeerId, op: ClientOp<C>) -> ClientId {
+    pub fn client(&mut self, node: PeerId, op: ClientOp<ContentOf<P>>) -> ClientId {
         let client = ClientId(self.next_client);
         self.next_client += 1;
         self.traces.insert(
@@ -296,21 +380,56 @@ impl<C: Content> Network<C> {
         self.run(u64::MAX)
     }
 
+    /// Runs every event due by `until`, then sets the clock to `until`
+    /// (so periodic timers, which never let a network go idle, can run for
+    /// a given time). Returns how many events ran.
+    pub fn run_until(&mut self, until: Time) -> u64 {
+        let mut done = 0;
+        while self.queue.peek().is_some_and(|e| e.at <= until) {
+            let event = self.queue.pop().expect("peeked");
+            self.now = self.now.max(event.at);
+            self.process(event.kind);
+            done += 1;
+        }
+        self.now = self.now.max(until);
+        self.stats.events += done;
+        done
+    }
+
     /// The outcomes recorded since the last call, in the order they came.
-    pub fn take_outcomes(&mut self) -> Vec<Outcome<C>> {
+    pub fn take_outcomes(&mut self) -> Vec<Outcome<ContentOf<P>>> {
         std::mem::take(&mut self.outcomes)
     }
 
     /// Runs `op` at `node` to completion (and lets the network go idle).
-    pub fn run_op(&mut self, node: PeerId, op: ClientOp<C>) -> Outcome<C> {
+    pub fn run_op(&mut self, node: PeerId, op: ClientOp<ContentOf<P>>) -> Outcome<ContentOf<P>> {
         let client = self.client(node, op);
         self.run_until_idle();
-        let at = self
-            .outcomes
-            .iter()
-            .position(|o| o.client == client)
-            .expect("every client request ends in an outcome once the network is idle");
-        self.outcomes.remove(at)
+        self.take_outcome(client)
+            .expect("every client request ends in an outcome once the network is idle")
+    }
+
+    /// Runs `op` at `node` until it is answered, and no further: for
+    /// networks whose periodic timers never let them go idle. `None` if the
+    /// events ran out first (it cannot be answered).
+    pub fn run_op_answered(
+        &mut self,
+        node: PeerId,
+        op: ClientOp<ContentOf<P>>,
+    ) -> Option<Outcome<ContentOf<P>>> {
+        let client = self.client(node, op);
+        while self.traces.contains_key(&client) {
+            let event = self.queue.pop()?;
+            self.now = self.now.max(event.at);
+            self.process(event.kind);
+            self.stats.events += 1;
+        }
+        self.take_outcome(client)
+    }
+
+    fn take_outcome(&mut self, client: ClientId) -> Option<Outcome<ContentOf<P>>> {
+        let at = self.outcomes.iter().position(|o| o.client == client)?;
+        Some(self.outcomes.remove(at))
     }
 
     fn link_latency(&self, a: u32, b: u32) -> u64 {
@@ -320,7 +439,7 @@ impl<C: Content> Network<C> {
         self.latency.min_ms + x % span
     }
 
-    fn schedule(&mut self, at: Time, kind: EventKind<C>) {
+    fn schedule(&mut self, at: Time, kind: EventKind<ContentOf<P>>) {
         self.seq += 1;
         self.queue.push(Event {
             at,
@@ -329,7 +448,7 @@ impl<C: Content> Network<C> {
         });
     }
 
-    fn process(&mut self, kind: EventKind<C>) {
+    fn process(&mut self, kind: EventKind<ContentOf<P>>) {
         let now = self.now;
         match kind {
             EventKind::Deliver { from, to, msg } => {
@@ -344,6 +463,14 @@ impl<C: Content> Network<C> {
                         },
                     );
                     return;
+                }
+                if self.watched[to as usize] {
+                    self.observed.push(Observed {
+                        at: now,
+                        at_node: PeerId(to),
+                        from: PeerId(from),
+                        msg: msg.clone(),
+                    });
                 }
                 let input = Input::Message {
                     from: PeerId(from),
@@ -379,18 +506,20 @@ impl<C: Content> Network<C> {
         while let Some(output) = self.nodes[node as usize].poll() {
             match output {
                 Output::Send { to, msg } => {
-                    let id = msg.id();
-                    if let Some(c) = client
-                        && let Some(trace) = self.traces.get_mut(&c)
-                        && !trace.ids.contains(&id)
-                    {
-                        trace.ids.push(id);
-                        self.ids.insert(id, c);
-                    }
-                    if let Some(trace) = self.ids.get(&id).and_then(|c| self.traces.get_mut(c)) {
-                        trace.messages += 1;
-                        if matches!(msg, Msg::Request { .. } | Msg::Insert { .. }) {
-                            trace.hops += 1;
+                    if let Some(id) = msg.id() {
+                        if let Some(c) = client
+                            && let Some(trace) = self.traces.get_mut(&c)
+                            && !trace.ids.contains(&id)
+                        {
+                            trace.ids.push(id);
+                            self.ids.insert(id, c);
+                        }
+                        if let Some(trace) = self.ids.get(&id).and_then(|c| self.traces.get_mut(c))
+                        {
+                            trace.messages += 1;
+                            if msg.is_hop() {
+                                trace.hops += 1;
+                            }
                         }
                     }
                     self.stats.messages += 1;
@@ -417,6 +546,7 @@ impl<C: Content> Network<C> {
                             hops: trace.hops,
                             messages: trace.messages,
                             elapsed: Time(self.now.0 - trace.started.0),
+                            ids: trace.ids,
                         });
                     }
                 }

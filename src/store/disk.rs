@@ -491,6 +491,10 @@ impl Store<BlockContent> for DiskStore {
         }
     }
 
+    fn all_keys(&self) -> Vec<NodeKey> {
+        self.keys().copied().collect()
+    }
+
     fn len(&self) -> usize {
         self.index.len()
     }

@@ -68,6 +68,10 @@ impl<C: Content> Store<C> for MemoryStore<C> {
         }
     }
 
+    fn all_keys(&self) -> Vec<C::Key> {
+        self.keys().copied().collect()
+    }
+
     fn len(&self) -> usize {
         self.entries.len()
     }
@@ -78,7 +82,7 @@ mod tests {
     use super::*;
     use crate::key::Location;
 
-    #[derive(Debug)]
+    #[derive(Clone, Debug)]
     enum Nums {}
     impl Content for Nums {
         type Key = u64;

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Probe, Report, Workload, probe, probe_table, ring_lattice};
 use crate::routing::{Config, PeerId};
 use crate::sim::content::VirtualContent;
-use crate::sim::engine::Network;
+use crate::sim::engine::{Network, SimCore};
 use crate::sim::report::{Plot, Scale, Series, Style, fmt_num, format_table};
 
 /// The experiment's settings; `Default` is the paper's setup.
@@ -82,7 +82,7 @@ pub struct Point {
 #[derive(Clone, Debug)]
 pub struct Converged {
     /// The network.
-    pub net: Network<VirtualContent>,
+    pub net: Network<SimCore<VirtualContent>>,
     /// The keys inserted.
     pub workload: Workload,
     /// The probes taken on the way.

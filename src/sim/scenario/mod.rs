@@ -12,11 +12,12 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::content::{VirtualContent, VirtualKey};
-use super::engine::{Network, Outcome};
+use super::engine::{Latency, Network, Outcome, SimChord, SimCore};
 use super::report::{Plot, ReportError, Table, fmt_num, write_summary};
 use crate::key::Location;
 use crate::key::hash::sha256;
-use crate::routing::{ClientOp, Config, PeerId};
+use crate::routing::chord::ideal_neighbours;
+use crate::routing::{ChordConfig, ChordRef, ClientOp, Config, PeerId};
 
 /// The location the paper gives node number `n`: a hash of the number, so
 /// it is random but the same wherever the node is referenced.
@@ -47,7 +48,7 @@ pub fn ring_lattice(
     k: u32,
     config: Config,
     store_items: usize,
-) -> Network<VirtualContent> {
+) -> Network<SimCore<VirtualContent>> {
     let mut net = Network::new(seed, super::engine::Latency::default());
     for i in 0..n {
         net.add_node(config, node_location(u64::from(i)), store_items);
@@ -57,6 +58,37 @@ pub fn ring_lattice(
             net.link(PeerId(i), PeerId((i + d) % n));
             net.link(PeerId(i), PeerId((i + n - d) % n));
         }
+    }
+    net
+}
+
+/// A Chord ring of `n` nodes at [`node_location`]s in its stable state
+/// (every predecessor, successor list and finger exact), as the Chord
+/// paper's simulator starts; each node stores `store_items` entries and
+/// caches `cache_items` (0: no path cache).
+pub fn chord_ring(
+    seed: u64,
+    n: u32,
+    config: ChordConfig,
+    store_items: usize,
+    cache_items: usize,
+    latency: Latency,
+) -> Network<SimChord<VirtualContent>> {
+    let mut net = Network::new(seed, latency);
+    for i in 0..n {
+        net.add_chord_node(
+            config,
+            node_location(u64::from(i)),
+            store_items,
+            cache_items,
+        );
+    }
+    let mut ring: Vec<ChordRef> = (0..n).map(|i| net.chord_ref(PeerId(i))).collect();
+    ring.sort_by_key(|r| r.location);
+    for (index, r) in ring.iter().enumerate() {
+        let (predecessor, successors, fingers) = ideal_neighbours(&ring, index, config.successors);
+        net.node_mut(r.peer)
+            .set_ring(predecessor, successors, fingers);
     }
     net
 }
@@ -74,7 +106,7 @@ impl Workload {
     /// while nothing has been inserted). Runs to completion.
     pub fn step(
         &mut self,
-        net: &mut Network<VirtualContent>,
+        net: &mut Network<SimCore<VirtualContent>>,
         live: &[PeerId],
         htl: u8,
     ) -> Outcome<VirtualContent> {
@@ -102,7 +134,7 @@ impl Workload {
 /// random live node, on a snapshot of the network (so probing leaves the
 /// network as it was). A failed probe counts as `htl`.
 pub fn probe(
-    net: &Network<VirtualContent>,
+    net: &Network<SimCore<VirtualContent>>,
     live: &[PeerId],
     keys: &[VirtualKey],
     count: usize,

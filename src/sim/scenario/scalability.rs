@@ -11,7 +11,7 @@ use super::{Probe, Report, Workload, probe_table, ring_lattice};
 use crate::key::Location;
 use crate::routing::{ClientOp, ClientResult, Config, PeerId};
 use crate::sim::content::{VirtualContent, VirtualKey};
-use crate::sim::engine::Network;
+use crate::sim::engine::{Network, SimCore};
 use crate::sim::report::{Plot, Scale, Series, Style, fmt_num, format_table};
 
 /// The experiment's settings; `Default` follows the paper.
@@ -92,7 +92,7 @@ fn checkpoints(params: &Params) -> Vec<u32> {
 /// cost gigabytes, and a few hundred probes weigh nothing against millions
 /// of workload steps.
 fn probe_live(
-    net: &mut Network<VirtualContent>,
+    net: &mut Network<SimCore<VirtualContent>>,
     keys: &[crate::sim::content::VirtualKey],
     params: &Params,
 ) -> (Probe, Probe) {

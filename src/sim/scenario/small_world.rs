@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Report;
 use super::convergence;
 use crate::sim::content::VirtualContent;
-use crate::sim::engine::Network;
+use crate::sim::engine::{Network, SimCore};
 use crate::sim::report::{Plot, Scale, Series, Style, Table, fmt_num, format_table};
 
 /// The graph's figures.
@@ -29,7 +29,7 @@ pub struct Shape {
 }
 
 /// Measures the reference graph of a network.
-pub fn measure(net: &Network<VirtualContent>) -> Shape {
+pub fn measure(net: &Network<SimCore<VirtualContent>>) -> Shape {
     let n = net.len();
     let links: Vec<Vec<u32>> = net
         .nodes()
