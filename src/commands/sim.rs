@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use fogstore::sim::progress::Progress;
-use fogstore::sim::scenario::{Report, convergence, faults, scalability, small_world};
+use fogstore::sim::scenario::{
+    Report, chord_failures, chord_hops, compare, convergence, faults, scalability, small_world,
+};
 
 use super::Failure;
 
@@ -123,6 +125,62 @@ enum Scenario {
         #[command(flatten)]
         converge: Converge,
     },
+    /// The Chord paper's path-length experiment: lookups on stable rings of
+    /// 2^min-exp to 2^max-exp nodes, against ½·log2 N.
+    ChordHops {
+        #[command(flatten)]
+        common: Common,
+        /// Smallest ring: 2^min-exp nodes.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=22))]
+        min_exp: u32,
+        /// Largest ring: 2^max-exp nodes (2^20 takes about a minute and
+        /// 3 GiB).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=22))]
+        max_exp: u32,
+        /// Lookups per ring size.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        lookups: u32,
+    },
+    /// The Chord paper's failure experiment: a fraction of a stable ring
+    /// fails at once; failed lookups against keys whose every copy died.
+    ChordFailures {
+        #[command(flatten)]
+        common: Common,
+        /// Ring size.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+        nodes: u32,
+        /// Keys stored.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        keys: u32,
+        /// Requests after each failure.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        lookups: u32,
+        /// Successors kept, and replicas beyond each key's owner.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=15))]
+        successors: u32,
+    },
+    /// One workload (keys, Zipf requests, latencies, a failure halfway)
+    /// over Freenet mode and Chord mode with and without a path cache; a
+    /// Markdown table of the figures side by side.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Network size.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(16..=100_000))]
+        nodes: u32,
+        /// Keys inserted before the requests.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        keys: u32,
+        /// Requests, by Zipf popularity over the keys.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+        requests: u32,
+        /// Zipf exponent of key popularity.
+        #[arg(long, default_value_t = 0.8, value_parser = parse_exponent)]
+        zipf: f64,
+        /// Share of nodes that fail at once, halfway through the requests.
+        #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
+        fail: f64,
+    },
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -131,6 +189,13 @@ fn parse_seed(text: &str) -> Result<u64, String> {
         None => text.parse(),
     };
     parsed.map_err(|_| format!("{text:?} is not a seed: give a u64 in decimal or 0x-hex"))
+}
+
+fn parse_exponent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=10.0).contains(&s) => Ok(s),
+        _ => Err(format!("{text:?} is not an exponent between 0 and 10")),
+    }
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
@@ -215,6 +280,76 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 common,
                 small_world::report(&params, &before, &after),
             )
+        }
+        Scenario::ChordHops {
+            common,
+            min_exp,
+            max_exp,
+            lookups,
+        } => {
+            if min_exp > max_exp {
+                return Err(anyhow::anyhow!(
+                    "--min-exp {min_exp} is above --max-exp {max_exp}"
+                ))
+                .context(Failure::BadInput);
+            }
+            let params = chord_hops::Params {
+                seed: common.seed,
+                min_exp,
+                max_exp,
+                lookups: lookups as usize,
+                ..chord_hops::Params::default()
+            };
+            let progress = Progress::new("chord-hops", u64::from(max_exp - min_exp + 1));
+            let points = chord_hops::run(&params, |exp| progress.set(u64::from(exp - min_exp + 1)));
+            progress.finish();
+            ("chord-hops", common, chord_hops::report(&params, &points))
+        }
+        Scenario::ChordFailures {
+            common,
+            nodes,
+            keys,
+            lookups,
+            successors,
+        } => {
+            let params = chord_failures::Params {
+                seed: common.seed,
+                nodes,
+                keys: keys as usize,
+                lookups: lookups as usize,
+                successors: successors as usize,
+                ..chord_failures::Params::default()
+            };
+            let progress = Progress::new("chord-failures", params.fractions.len() as u64);
+            let points = chord_failures::run(&params, |step| progress.set(step as u64));
+            progress.finish();
+            (
+                "chord-failures",
+                common,
+                chord_failures::report(&params, &points),
+            )
+        }
+        Scenario::Compare {
+            common,
+            nodes,
+            keys,
+            requests,
+            zipf,
+            fail,
+        } => {
+            let params = compare::Params {
+                seed: common.seed,
+                nodes,
+                keys: keys as usize,
+                requests: requests as usize,
+                zipf,
+                fail,
+                ..compare::Params::default()
+            };
+            let progress = Progress::new("compare", compare::Mode::ALL.len() as u64);
+            let figures = compare::run(&params, |i| progress.set(i as u64));
+            progress.finish();
+            ("compare", common, compare::report(&params, &figures))
         }
     };
     write(name, common.out, &report)?;

@@ -433,13 +433,17 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         {
             return Some(s.peer);
         }
-        let preceding = self
-            .successors
-            .iter()
-            .chain(self.fingers.iter().flatten())
-            .filter(|r| !tried.contains(&r.peer) && in_open(r.location, me, target))
-            .max_by_key(|r| me.clockwise_to(r.location));
-        preceding.or(successor).map(|r| r.peer)
+        // The closest preceding finger, as the paper routes; the successor
+        // list only when no finger is left (it is there for robustness:
+        // using it on every hop would shorten paths below the paper's).
+        let closest = |refs: &mut dyn Iterator<Item = &ChordRef>| {
+            refs.filter(|r| !tried.contains(&r.peer) && in_open(r.location, me, target))
+                .max_by_key(|r| me.clockwise_to(r.location))
+                .copied()
+        };
+        let preceding = closest(&mut self.fingers.iter().flatten())
+            .or_else(|| closest(&mut self.successors.iter()));
+        preceding.or(successor.copied()).map(|r| r.peer)
     }
 
     /// Forgets a peer that is gone or too slow, and moves on what waited
@@ -508,18 +512,20 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 }
             }
             Msg::RouteNotFound { id, .. } | Msg::RejectedLoop { id } => {
-                if self
-                    .ops
-                    .get(&id)
-                    .is_some_and(|o| o.waiting_on == Some(from))
-                {
-                    self.route_op(now, id);
+                // Chord fails over only from dead peers. A live peer that
+                // cannot route (or finds the request looping, which happens
+                // when a stale predecessor sends it round the ring) ends
+                // it: trying every other finger instead would turn one
+                // request into a search of the whole ring.
+                if let Some(op) = self.take_op(id, from) {
+                    self.answer(id, op, Answer::RouteNotFound);
                 } else if self
                     .lookups
                     .get(&id)
                     .is_some_and(|l| l.waiting_on == Some(from))
                 {
-                    self.route_lookup(now, id);
+                    let lookup = self.lookups.remove(&id).expect("checked above");
+                    self.fail_lookup(id, lookup);
                 }
             }
             Msg::FindSuccessor { id, target, hops } => {
@@ -921,15 +927,20 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             }
             None => {
                 let lookup = self.lookups.remove(&id).expect("checked above");
-                self.remember(id);
-                match lookup.purpose {
-                    Purpose::Peer(p) => self.send(p, Msg::RouteNotFound { id, htl: 0 }),
-                    Purpose::Client(c) | Purpose::Join(c) => {
-                        self.reply(c, ClientResult::Failed(Failure::RouteNotFound))
-                    }
-                    Purpose::Finger(_) => {}
-                }
+                self.fail_lookup(id, lookup);
             }
+        }
+    }
+
+    /// Ends a lookup that cannot go on.
+    fn fail_lookup(&mut self, id: RequestId, lookup: Lookup) {
+        self.remember(id);
+        match lookup.purpose {
+            Purpose::Peer(p) => self.send(p, Msg::RouteNotFound { id, htl: 0 }),
+            Purpose::Client(c) | Purpose::Join(c) => {
+                self.reply(c, ClientResult::Failed(Failure::RouteNotFound))
+            }
+            Purpose::Finger(_) => {}
         }
     }
 

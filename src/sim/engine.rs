@@ -162,6 +162,8 @@ pub struct Stats {
 pub struct Network<P: Protocol + Clone + std::fmt::Debug> {
     nodes: Vec<P>,
     alive: Vec<bool>,
+    /// Messages delivered to each node.
+    load: Vec<u64>,
     watched: Vec<bool>,
     observed: Vec<Observed<ContentOf<P>>>,
     timers: Vec<Option<Time>>,
@@ -236,6 +238,7 @@ impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
         Network {
             nodes: Vec::new(),
             alive: Vec::new(),
+            load: Vec::new(),
             watched: Vec::new(),
             observed: Vec::new(),
             timers: Vec::new(),
@@ -260,6 +263,7 @@ impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
         let node = make(id, &mut self.rng);
         self.nodes.push(node);
         self.alive.push(true);
+        self.load.push(0);
         self.watched.push(false);
         self.timers.push(None);
         id
@@ -310,6 +314,11 @@ impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
             .iter()
             .enumerate()
             .map(|(i, n)| (PeerId(i as u32), n))
+    }
+
+    /// Messages delivered to `id` so far: the work the network gave it.
+    pub fn load(&self, id: PeerId) -> u64 {
+        self.load[id.0 as usize]
     }
 
     /// Whether a node is alive.
@@ -464,6 +473,7 @@ impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
                     );
                     return;
                 }
+                self.load[to as usize] += 1;
                 if self.watched[to as usize] {
                     self.observed.push(Observed {
                         at: now,

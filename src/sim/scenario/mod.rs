@@ -1,6 +1,9 @@
 //! The studies `fog sim` runs. Each takes its parameters, runs seeded, and
 //! writes CSV series, SVG plots and `summary.json` into an output folder.
 
+pub mod chord_failures;
+pub mod chord_hops;
+pub mod compare;
 pub mod convergence;
 pub mod faults;
 pub mod scalability;
@@ -74,14 +77,24 @@ pub fn chord_ring(
     cache_items: usize,
     latency: Latency,
 ) -> Network<SimChord<VirtualContent>> {
+    chord_ring_from(seed, 0, n, config, store_items, cache_items, latency)
+}
+
+/// [`chord_ring`] with node `i` at [`node_location`]`(first + i)`, for
+/// independent rings of the same size.
+pub fn chord_ring_from(
+    seed: u64,
+    first: u64,
+    n: u32,
+    config: ChordConfig,
+    store_items: usize,
+    cache_items: usize,
+    latency: Latency,
+) -> Network<SimChord<VirtualContent>> {
     let mut net = Network::new(seed, latency);
     for i in 0..n {
-        net.add_chord_node(
-            config,
-            node_location(u64::from(i)),
-            store_items,
-            cache_items,
-        );
+        let location = node_location(first + u64::from(i));
+        net.add_chord_node(config, location, store_items, cache_items);
     }
     let mut ring: Vec<ChordRef> = (0..n).map(|i| net.chord_ref(PeerId(i))).collect();
     ring.sort_by_key(|r| r.location);
