@@ -393,7 +393,10 @@ async fn idle_links_carry_cover_traffic_only_when_it_is_on() {
         for (from, to) in [(&a, &b), (&b, &a)] {
             let (sent, received) = (stats(from).await.cover_sent, stats(to).await.cover_received);
             assert!((10..=60).contains(&sent), "{sent} padding frames sent");
-            assert!(received >= 5 && received <= sent, "{received} of {sent} received");
+            assert!(
+                received >= 5 && received <= sent,
+                "{received} of {sent} received"
+            );
         }
         // The cover does not get in the way of real traffic.
         referenced(&a).await;
@@ -574,7 +577,10 @@ async fn a_seed_that_is_down_is_retried_with_backoff_until_it_is_up() {
             .await
             .unwrap();
         assert_eq!(a.node_ref(), identity.node_ref(addr));
-        eventually(3, "B reconnects to A", || async { stats(&b).await.peers == 1 }).await;
+        eventually(3, "B reconnects to A", || async {
+            stats(&b).await.peers == 1
+        })
+        .await;
         // B references its seed again and routes to it.
         let doc = document("backoff");
         let key = b.put(&doc).await.unwrap();
@@ -641,14 +647,10 @@ async fn a_peer_flooding_requests_is_dropped_and_the_others_are_served() {
         assert_eq!(stats(&a).await.peers, 1);
 
         // And the flooder may not come straight back.
-        let again = Link::connect_to_listening(
-            &a.node_ref(),
-            &flooder,
-            None,
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let again =
+            Link::connect_to_listening(&a.node_ref(), &flooder, None, Duration::from_secs(5))
+                .await
+                .unwrap();
         let (got, end) = bounded(5, drain(again.into_split().0)).await;
         assert!(got.is_empty(), "{got:?}");
         assert!(
@@ -741,7 +743,9 @@ async fn between_two_nodes_a_relay_sees_only_whole_frames_and_no_plaintext() {
 
         // Four blocks of text and a manifest; every line is distinct.
         let doc: Vec<u8> = (0..2400)
-            .map(|i| format!("RELAY TEST line {i:05}: plaintext that must stay inside the frames\n"))
+            .map(|i| {
+                format!("RELAY TEST line {i:05}: plaintext that must stay inside the frames\n")
+            })
             .collect::<String>()
             .into_bytes();
         assert!(doc.len() > 3 * 32 * 1024);

@@ -271,7 +271,8 @@ mod tests {
 
     impl Dir {
         fn new(name: &str, toml: &str) -> Dir {
-            let dir = std::env::temp_dir().join(format!("fog-settings-{}-{name}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("fog-settings-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(node_config::CONFIG_FILE), toml).unwrap();
@@ -280,7 +281,9 @@ mod tests {
 
         fn settings(&self, flags: &[&str]) -> Result<Settings> {
             let dir = self.0.to_str().unwrap();
-            let argv = ["fog", "--data-dir", dir].into_iter().chain(flags.iter().copied());
+            let argv = ["fog", "--data-dir", dir]
+                .into_iter()
+                .chain(flags.iter().copied());
             settings(Cli::try_parse_from(argv).unwrap().args)
         }
     }
@@ -300,7 +303,9 @@ mod tests {
             ),
         );
         std::fs::write(dir.0.join("seeds"), format!("# one more\n{REF_B}\n")).unwrap();
-        let s = dir.settings(&["--max-peers", "3", "--request-rate", "50"]).unwrap();
+        let s = dir
+            .settings(&["--max-peers", "3", "--request-rate", "50"])
+            .unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100".parse().unwrap());
         assert_eq!(s.peers.max_peers, 3, "the flag wins");
         assert_eq!(s.peers.cover_rate, 4);
@@ -313,7 +318,9 @@ mod tests {
         assert_eq!(s.seeds, [REF_A.parse().unwrap(), REF_B.parse().unwrap()]);
 
         // --seed replaces the file's seeds; the seeds file still adds.
-        let s = dir.settings(&["--seed", REF_B, "--listen", "127.0.0.1:0"]).unwrap();
+        let s = dir
+            .settings(&["--seed", REF_B, "--listen", "127.0.0.1:0"])
+            .unwrap();
         assert_eq!(s.seeds, [REF_B.parse().unwrap(), REF_B.parse().unwrap()]);
         assert_eq!(s.listen, "127.0.0.1:0".parse().unwrap());
     }
@@ -327,7 +334,11 @@ mod tests {
         assert_eq!((s.api_port, s.small_network), (0, false));
         assert!(s.seeds.is_empty());
 
-        std::fs::write(dir.0.join(node_config::CONFIG_FILE), "listen = \"0.0.0.0:9000\"").unwrap();
+        std::fs::write(
+            dir.0.join(node_config::CONFIG_FILE),
+            "listen = \"0.0.0.0:9000\"",
+        )
+        .unwrap();
         let err = dir.settings(&[]).unwrap_err();
         assert_eq!(err.downcast_ref::<Failure>(), Some(&Failure::BadInput));
         // A flag overrides the unusable value.

@@ -78,7 +78,9 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
         };
         match key.as_str() {
             "listen" => {
-                let text = value.as_str().ok_or_else(|| bad("an address such as \"127.0.0.1:9000\""))?;
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| bad("an address such as \"127.0.0.1:9000\""))?;
                 let addr = text
                     .parse()
                     .map_err(|_| bad("an address such as \"127.0.0.1:9000\""))?;
@@ -287,7 +289,11 @@ request_burst = 400
         );
         assert_eq!(parse("", dir()).unwrap(), FileConfig::default());
         // An absolute seeds file stays where it is; a size may be bytes.
-        let config = parse("seeds_file = \"/etc/fog/seeds\"\nstore_size = 1048576", dir()).unwrap();
+        let config = parse(
+            "seeds_file = \"/etc/fog/seeds\"\nstore_size = 1048576",
+            dir(),
+        )
+        .unwrap();
         assert_eq!(config.seeds_file, Some(PathBuf::from("/etc/fog/seeds")));
         assert_eq!(config.store_size, Some(1 << 20));
     }
@@ -297,27 +303,61 @@ request_burst = 400
         let cases = [
             ("max_peer = 3", "unknown key `max_peer`"),
             ("data_dir = \"x\"", "key `data_dir`"),
-            ("listen = \"localhost:9000\"", "key `listen`: expected an address"),
+            (
+                "listen = \"localhost:9000\"",
+                "key `listen`: expected an address",
+            ),
             ("listen = 9000", "key `listen`: expected an address"),
-            ("api_port = 70000", "key `api_port`: expected a whole number from 0 to 65535, found 70000"),
-            ("max_peers = 0", "key `max_peers`: expected a whole number from 1 to 10000, found 0"),
-            ("max_peers = \"many\"", "key `max_peers`: expected a whole number from 1 to 10000, found the string \"many\""),
+            (
+                "api_port = 70000",
+                "key `api_port`: expected a whole number from 0 to 65535, found 70000",
+            ),
+            (
+                "max_peers = 0",
+                "key `max_peers`: expected a whole number from 1 to 10000, found 0",
+            ),
+            (
+                "max_peers = \"many\"",
+                "key `max_peers`: expected a whole number from 1 to 10000, found the string \"many\"",
+            ),
             ("cover_rate = 5000", "key `cover_rate`"),
             ("cover_rate = -1", "key `cover_rate`"),
-            ("keepalive_secs = 1.5", "key `keepalive_secs`: expected a whole number from 1 to 3600, found a float"),
+            (
+                "keepalive_secs = 1.5",
+                "key `keepalive_secs`: expected a whole number from 1 to 3600, found a float",
+            ),
             ("request_burst = 0", "key `request_burst`"),
-            ("small_network = \"yes\"", "key `small_network`: expected true or false"),
-            ("store_size = \"12Q\"", "key `store_size`: unknown size suffix"),
-            ("store_size = 1024", "key `store_size`: \"1024\" is too small"),
+            (
+                "small_network = \"yes\"",
+                "key `small_network`: expected true or false",
+            ),
+            (
+                "store_size = \"12Q\"",
+                "key `store_size`: unknown size suffix",
+            ),
+            (
+                "store_size = 1024",
+                "key `store_size`: \"1024\" is too small",
+            ),
             ("store_size = true", "key `store_size`: expected a size"),
-            ("seeds = \"fog:x\"", "key `seeds`: expected a list of node references"),
-            ("seeds = [1]", "key `seeds`, item 1: expected a node reference"),
+            (
+                "seeds = \"fog:x\"",
+                "key `seeds`: expected a list of node references",
+            ),
+            (
+                "seeds = [1]",
+                "key `seeds`, item 1: expected a node reference",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text, dir()).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
-        let err = parse(&format!("seeds = [\"{REF_A}\", \"fog:nope@1.2.3.4:5\"]"), dir()).unwrap_err();
+        let err = parse(
+            &format!("seeds = [\"{REF_A}\", \"fog:nope@1.2.3.4:5\"]"),
+            dir(),
+        )
+        .unwrap_err();
         assert!(err.starts_with("key `seeds`, item 2: "), "{err}");
         // Broken TOML says where.
         let err = parse("max_peers = 3\ncover_rate = = 1\n", dir()).unwrap_err();

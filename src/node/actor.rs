@@ -673,9 +673,8 @@ impl Actor {
             // Forget non-seeds whose wait ended long ago; their next
             // failure starts again from the shortest wait.
             let seeds = &self.seeds;
-            self.retry.retain(|p, b| {
-                seeds.contains(p) || now.saturating_duration_since(b.until) < max
-            });
+            self.retry
+                .retain(|p, b| seeds.contains(p) || now.saturating_duration_since(b.until) < max);
         }
     }
 
@@ -769,7 +768,11 @@ impl Actor {
             tx,
             reader: reader.abort_handle(),
         });
-        if let Some(seed) = self.dir.node_ref(peer).filter(|_| self.seeds.contains(&peer)) {
+        if let Some(seed) = self
+            .dir
+            .node_ref(peer)
+            .filter(|_| self.seeds.contains(&peer))
+        {
             // The core forgot the seed when it went down; it is back.
             self.core
                 .add_reference(Location::from_hash(&sha256(&seed.identity)), peer);
