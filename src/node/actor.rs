@@ -701,7 +701,11 @@ impl Actor {
             match self.may_connect(peer) {
                 Ok(()) => {
                     tracing::info!(peer = %self.show(peer), "reconnecting to a seed");
-                    self.connect(peer, Vec::new());
+                    if !self.connect(peer, Vec::new()) {
+                        // Cannot happen for a seed (it has a reference);
+                        // backing off keeps the timer from firing at once.
+                        self.back_off(peer);
+                    }
                 }
                 Err(reason) => {
                     tracing::debug!(peer = %self.show(peer), reason, "not reconnecting to a seed yet");
