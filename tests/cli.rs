@@ -123,3 +123,86 @@ fn usage_errors_exit_2_and_version_works() {
     let out = fog(&["--version"], b"");
     assert_eq!(stdout(&out), format!("fog {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+/// Runs `fog args` with no input; kills it and fails if it has not exited
+/// within 10 s (a `fog node` that wrongly accepted its input would run on).
+fn fog_bounded(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("fog {args:?} still running after 10 s: {}", stderr(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A scratch data directory, removed when dropped.
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> DataDir {
+        let dir = std::env::temp_dir().join(format!("fog-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        DataDir(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_bad_config_file_is_bad_input_naming_the_file_and_the_key() {
+    let dir = DataDir::new("bad-toml");
+    let file = dir.0.join("fog.toml");
+    for (toml, key) in [
+        ("max_peers = 32\ncover_rat = 5\n", "unknown key `cover_rat`"),
+        ("max_peers = \"lots\"\n", "key `max_peers`"),
+    ] {
+        std::fs::write(&file, toml).unwrap();
+        let out = fog_bounded(&["node", "--data-dir", dir.path()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(file.to_str().unwrap()), "{err}");
+        assert!(err.contains(key), "{err}");
+        // Refused before anything started: no API files.
+        assert!(!dir.0.join("api").exists());
+    }
+}
+
+#[test]
+fn a_bad_seeds_file_line_is_bad_input_naming_the_line() {
+    let dir = DataDir::new("bad-seeds");
+    let seeds = dir.0.join("seeds.txt");
+    std::fs::write(
+        &seeds,
+        "# seeds\n\nfog:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8@192.0.2.1:9000\nfog:nonsense@192.0.2.2:9000\n",
+    )
+    .unwrap();
+    let out = fog_bounded(&[
+        "node",
+        "--data-dir",
+        dir.path(),
+        "--seeds-file",
+        seeds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 4"), "{}", stderr(&out));
+}

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use fogstore::block::{Block, chk};
 use fogstore::link::{
-    HANDSHAKE_PAYLOAD_SIZES, Identity, Link, LinkError, NodeRefError, REKEY_FRAMES, WIRE_FRAME_SIZE,
+    HANDSHAKE_PAYLOAD_SIZES, Identity, Link, LinkError, LinkReader, LinkWriter, NodeRefError,
+    REKEY_FRAMES, WIRE_FRAME_SIZE,
 };
 use fogstore::wire::{
-    FRAME_SIZE, Frame, Message, NodeRef, RequestId, encode_frames, encoded_len, frame_count,
-    padding_frame,
+    FRAME_SIZE, Frame, Message, NodeRef, RequestId, WireError, encode_frames, encoded_len,
+    frame_count, padding_frame, rekey_frame,
 };
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -698,6 +699,108 @@ async fn rekeying_changes_the_key_at_the_agreed_frame() {
             b.recv().await,
             Err(LinkError::Decrypt { frame: 8 })
         ));
+    })
+    .await;
+}
+
+/// Sends frame `i` from `w` and checks that `r` receives it.
+async fn one_frame(w: &mut LinkWriter, r: &mut LinkReader, i: u64) {
+    let mut frame = padding_frame();
+    frame[0] = 0x7e;
+    frame[1..9].copy_from_slice(&i.to_be_bytes());
+    w.send(&frame).await.unwrap();
+    assert_eq!(r.recv().await.unwrap(), frame, "frame {i}");
+}
+
+#[tokio::test]
+async fn links_rekey_by_time_and_frames_keep_flowing_both_ways() {
+    bounded(20, async {
+        const AGE: Duration = Duration::from_millis(25);
+        let (a, b, _, _) = pair().await;
+        let (a, b) = (a.with_rekey_time(AGE), b.with_rekey_time(AGE));
+        let ((mut a_read, mut a_write), (mut b_read, mut b_write)) =
+            (a.into_split(), b.into_split());
+        // A few frames each way every 10 ms for 200 ms: far fewer frames
+        // than any counted rekey needs, so every rekey here is by time.
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_millis(200) {
+            one_frame(&mut a_write, &mut b_read, i).await;
+            one_frame(&mut b_write, &mut a_read, i).await;
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for (writer, reader) in [(&a_write, &b_read), (&b_write, &a_read)] {
+            assert!(writer.rekeys() >= 3, "{} rekeys", writer.rekeys());
+            // The receiver followed every one, and each took one frame.
+            assert_eq!(reader.rekeys(), writer.rekeys());
+            assert_eq!(writer.frames_sent(), i + writer.rekeys());
+            assert_eq!(reader.frames_received(), writer.frames_sent());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_sender_rekeys_at_its_deadline() {
+    bounded(20, async {
+        let (a, b, _, _) = pair().await;
+        let a = a.with_rekey_time(Duration::from_millis(300));
+        let ((_, mut a_write), (mut b_read, _)) = (a.into_split(), b.into_split());
+        a_write.rekey_if_due().await.unwrap();
+        assert_eq!(a_write.rekeys(), 0, "not due yet: no rekey");
+        assert_eq!(a_write.frames_sent(), 0);
+        tokio::time::sleep_until(a_write.rekey_deadline().into()).await;
+        // No message to send: the rekey frame goes out on its own.
+        a_write.rekey_if_due().await.unwrap();
+        assert_eq!((a_write.rekeys(), a_write.frames_sent()), (1, 1));
+        one_frame(&mut a_write, &mut b_read, 0).await;
+        assert_eq!(b_read.rekeys(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rekey_frame_is_followed_even_when_malformed() {
+    bounded(20, async {
+        let (a, b, _, _) = pair().await;
+        let ((_, mut a_write), (mut b_read, _)) = (a.into_split(), b.into_split());
+        // A hand-made rekey frame with a stray byte: the writer rekeys after
+        // it as after any rekey frame; the reader rekeys too, reports the
+        // byte, and stays in step.
+        let mut frame = rekey_frame();
+        frame[500] = 0xaa;
+        a_write.send(&frame).await.unwrap();
+        assert!(matches!(
+            b_read.recv().await,
+            Err(LinkError::Wire(WireError::NonZeroPadding {
+                frame: "rekey",
+                offset: 500,
+                ..
+            }))
+        ));
+        assert_eq!((a_write.rekeys(), b_read.rekeys()), (1, 1));
+        one_frame(&mut a_write, &mut b_read, 1).await;
+        // A well-formed one is consumed without a trace.
+        a_write.send(&rekey_frame()).await.unwrap();
+        one_frame(&mut a_write, &mut b_read, 2).await;
+        assert_eq!((a_write.rekeys(), b_read.rekeys()), (2, 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn padding_frames_are_skipped_and_counted() {
+    bounded(20, async {
+        let (a, b, _, _) = pair().await;
+        let ((_, mut a_write), (mut b_read, _)) = (a.into_split(), b.into_split());
+        for _ in 0..3 {
+            a_write.send_padding().await.unwrap();
+        }
+        a_write.send_message(&request(7)).await.unwrap();
+        assert_eq!(b_read.recv_message().await.unwrap(), request(7));
+        assert_eq!(b_read.padding_received(), 3);
+        assert_eq!(b_read.frames_received(), 4);
     })
     .await;
 }

@@ -1,21 +1,25 @@
 //! Real nodes on loopback: real TCP, real handshakes, real stores, in one
 //! process. Every test is bounded in time and cleans up its directories.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fogstore::block::chk;
 use fogstore::key::ChkKey;
-use fogstore::link::{Identity, Link, LinkError};
+use fogstore::key::Location;
+use fogstore::link::{Identity, Link, LinkError, LinkReader};
 use fogstore::node::{
-    Node, NodeConfig, NodeError, NodeHandle, Trace, small_network_routing, trace_total,
+    IDENTITY_FILE, Node, NodeConfig, NodeError, NodeHandle, NodeStats, PeerConfig, Trace,
+    small_network_routing, trace_total,
 };
-use fogstore::wire::{FRAME_SIZE, NodeRef};
+use fogstore::wire::{FRAME_SIZE, Message, NodeRef, RequestId, WIRE_FRAME_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 const LOOPBACK: &str = "127.0.0.1:0";
 
@@ -62,6 +66,63 @@ async fn start(dir: &Path, seeds: Vec<NodeRef>, trace: Option<Trace>) -> NodeHan
     Node::start(config(dir, LOOPBACK.parse().unwrap(), seeds, trace))
         .await
         .unwrap()
+}
+
+/// A node on loopback with its own peer settings.
+async fn start_with(dir: &Path, seeds: Vec<NodeRef>, peers: PeerConfig) -> NodeHandle {
+    Node::start(NodeConfig {
+        peers,
+        ..config(dir, LOOPBACK.parse().unwrap(), seeds, None)
+    })
+    .await
+    .unwrap()
+}
+
+/// A node that does not keep the inserts passing through it, so a get from
+/// it has to cross a link.
+async fn start_forgetful(dir: &Path, seeds: Vec<NodeRef>) -> NodeHandle {
+    let mut config = config(dir, LOOPBACK.parse().unwrap(), seeds, None);
+    config.routing.no_cache_hops_insert = u8::MAX;
+    Node::start(config).await.unwrap()
+}
+
+async fn stats(node: &NodeHandle) -> NodeStats {
+    node.stats().await.unwrap()
+}
+
+/// Polls `check` every 20 ms until it holds, or fails after `secs`.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `node` has a routing reference. A joiner's `Node::start`
+/// returns as soon as it sends its `AnnounceComplete`, so the node it
+/// joined through may not yet reference it, and a put from there right
+/// away could find no route.
+async fn referenced(node: &NodeHandle) {
+    eventually(5, "a routing reference", || async {
+        stats(node).await.references >= 1
+    })
+    .await;
+}
+
+/// Reads messages until the link ends; returns them and how it ended.
+async fn drain(mut reader: LinkReader) -> (Vec<Message>, LinkError) {
+    let mut got = Vec::new();
+    loop {
+        match reader.recv_message().await {
+            Ok(msg) => got.push(msg),
+            Err(end) => return (got, end),
+        }
+    }
 }
 
 /// `n` nodes; node i > 0 seeds from i − 1 and from one earlier node.
@@ -113,6 +174,7 @@ async fn two_nodes_put_on_one_get_on_the_other() {
         let a = start(&scratch.node(0), vec![], None).await;
         let b = start(&scratch.node(1), vec![a.node_ref()], None).await;
         assert_ne!(a.node_ref().identity, b.node_ref().identity);
+        referenced(&a).await;
 
         let doc = document("two nodes");
         let key = a.put(&doc).await.unwrap();
@@ -306,4 +368,419 @@ fn fog_demo_runs_end_to_end() {
     assert!(out.contains("hops"), "{out}");
     assert!(out.contains("cached on"), "{out}");
     assert!(out.contains("verified"), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// Peers and links
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_links_carry_cover_traffic_only_when_it_is_on() {
+    let scratch = Scratch::new("cover");
+    bounded(30, async {
+        let cover = PeerConfig {
+            cover_rate: 50,
+            ..PeerConfig::default()
+        };
+        let a = start_with(&scratch.node(0), vec![], cover).await;
+        let b = start_with(&scratch.node(1), vec![a.node_ref()], cover).await;
+        let c = start(&scratch.node(2), vec![], None).await;
+        let d = start(&scratch.node(3), vec![c.node_ref()], None).await;
+        assert_eq!((stats(&b).await.peers, stats(&d).await.peers), (1, 1));
+
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // 50 a second for 0.6 s on an idle link: about 30 each way.
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            let (sent, received) = (stats(from).await.cover_sent, stats(to).await.cover_received);
+            assert!((10..=60).contains(&sent), "{sent} padding frames sent");
+            assert!(
+                received >= 5 && received <= sent,
+                "{received} of {sent} received"
+            );
+        }
+        // The cover does not get in the way of real traffic.
+        referenced(&a).await;
+        let doc = document("under cover");
+        let key = a.put(&doc).await.unwrap();
+        assert_eq!(b.get(&key).await.unwrap(), doc);
+
+        // Off (the default): not one padding frame either way.
+        for node in [&c, &d] {
+            let s = stats(node).await;
+            assert_eq!((s.cover_sent, s.cover_received), (0, 0));
+        }
+        shutdown(&[a, b, c, d]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keepalives_hold_a_quiet_link_and_a_silent_peer_is_closed() {
+    let scratch = Scratch::new("keepalive");
+    bounded(30, async {
+        let quick = PeerConfig {
+            keepalive: Duration::from_millis(100),
+            ..PeerConfig::default()
+        };
+        let a = start_with(&scratch.node(0), vec![], quick).await;
+        let b = start_with(&scratch.node(1), vec![a.node_ref()], quick).await;
+
+        // A raw peer that completes the handshake and then never sends a
+        // frame, not even an answer to a ping.
+        let silent = Link::connect_to_listening(
+            &a.node_ref(),
+            &Identity::generate(),
+            Some("127.0.0.1:9".parse().unwrap()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let (reader, _writer) = silent.into_split();
+        let started = Instant::now();
+        let (got, end) = bounded(5, drain(reader)).await;
+        let lasted = started.elapsed();
+        assert!(
+            matches!(end, LinkError::Closed | LinkError::Io(_)),
+            "{end:?}"
+        );
+        // Closed after about three silent intervals (0.3 s), with pings
+        // before that.
+        assert!(
+            lasted >= Duration::from_millis(250) && lasted < Duration::from_secs(3),
+            "closed after {lasted:?}"
+        );
+        let pings = got
+            .iter()
+            .filter(|m| matches!(m, Message::Ping { .. }))
+            .count();
+        assert!(pings >= 2, "{got:?}");
+        assert_eq!(stats(&a).await.dead_links, 1);
+
+        // Meanwhile the quiet link between the two nodes stays up on pings
+        // (and their pongs) alone, and still works.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (sa, sb) = (stats(&a).await, stats(&b).await);
+        assert_eq!((sa.peers, sb.peers), (1, 1));
+        assert_eq!((sa.dead_links, sb.dead_links), (1, 0));
+        assert!(sa.pings_sent + sb.pings_sent >= 5, "{sa:?} {sb:?}");
+        let doc = document("kept alive");
+        let key = b.put(&doc).await.unwrap();
+        assert!(a.holds(&key.node_key()).await.unwrap());
+        shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+/// A one-block document whose key is closer on the ring to `near` than to
+/// `far`.
+fn document_near(near: &NodeRef, far: &NodeRef) -> (Vec<u8>, ChkKey) {
+    let location = |node: &NodeRef| {
+        use sha2::Digest;
+        Location::from_hash(&sha2::Sha256::digest(node.identity).into())
+    };
+    (0..)
+        .map(|i| document(&format!("near {i}")))
+        .map(|doc| {
+            let (key, _) = chk::encode(&doc).unwrap();
+            (doc, key)
+        })
+        .find(|(_, key)| {
+            let at = key.node_key().location();
+            at.distance(location(near)) < at.distance(location(far))
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_peer_limit_refuses_inbound_links_and_closes_idle_ones_for_outbound() {
+    let scratch = Scratch::new("limit");
+    bounded(30, async {
+        let keepalive = Duration::from_millis(400);
+        let b = start(&scratch.node(1), vec![], None).await;
+        let c = start(&scratch.node(2), vec![], None).await;
+        // A keeps one peer; it joins through its first seed, B.
+        let one = PeerConfig {
+            max_peers: 1,
+            keepalive,
+            ..PeerConfig::default()
+        };
+        let a = start_with(&scratch.node(0), vec![b.node_ref(), c.node_ref()], one).await;
+        assert_eq!((stats(&a).await.peers, stats(&a).await.connects), (1, 1));
+
+        // A fourth node seeded from A is refused.
+        let d = start(&scratch.node(3), vec![a.node_ref()], None).await;
+        eventually(5, "A refuses D", || async { stats(&a).await.refused >= 1 }).await;
+        eventually(5, "D sees its link closed", || async {
+            stats(&d).await.peers == 0
+        })
+        .await;
+        assert_eq!(stats(&a).await.peers, 1);
+
+        // Once the link to B has been idle for a keepalive interval, a
+        // message for C closes it to make room.
+        tokio::time::sleep(keepalive + Duration::from_millis(200)).await;
+        let (doc, key) = document_near(&c.node_ref(), &b.node_ref());
+        assert_eq!(a.put(&doc).await.unwrap(), key);
+        assert!(c.holds(&key.node_key()).await.unwrap());
+        let s = stats(&a).await;
+        assert_eq!((s.peers, s.connects), (1, 2), "{s:?}");
+        eventually(5, "B sees its link closed", || async {
+            stats(&b).await.peers == 0
+        })
+        .await;
+
+        // The link to C is busy now: a message for B is not worth closing
+        // it, so A does not connect, and routes through C instead.
+        let (doc, key) = document_near(&b.node_ref(), &c.node_ref());
+        assert!(a.put(&doc).await.is_ok());
+        let s = stats(&a).await;
+        assert_eq!((s.peers, s.connects), (1, 2), "{s:?}");
+        assert!(!b.holds(&key.node_key()).await.unwrap());
+        assert!(c.holds(&key.node_key()).await.unwrap());
+        shutdown(&[a, b, c, d]).await;
+    })
+    .await;
+}
+
+/// A free port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(LOOPBACK)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_seed_that_is_down_is_retried_with_backoff_until_it_is_up() {
+    let scratch = Scratch::new("backoff");
+    bounded(30, async {
+        // A's identity and address are known before A runs.
+        std::fs::create_dir_all(scratch.node(0)).unwrap();
+        let identity = Identity::load_or_create(&scratch.node(0).join(IDENTITY_FILE)).unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let retry = PeerConfig {
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_millis(400),
+            ..PeerConfig::default()
+        };
+        let b = start_with(&scratch.node(1), vec![identity.node_ref(addr)], retry).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Attempts after 0.05-0.1 s, then 0.1-0.2, 0.2-0.4, and 0.2-0.4 s
+        // apart: 5 to 9 in 1.5 s. A busy loop would make thousands; no
+        // retry, one.
+        let tries = stats(&b).await.connects;
+        assert!((4..=12).contains(&tries), "{tries} connection attempts");
+        assert_eq!(stats(&b).await.peers, 0);
+
+        let a = Node::start(config(&scratch.node(0), addr, vec![], None))
+            .await
+            .unwrap();
+        assert_eq!(a.node_ref(), identity.node_ref(addr));
+        eventually(3, "B reconnects to A", || async {
+            stats(&b).await.peers == 1
+        })
+        .await;
+        // B references its seed again and routes to it.
+        let doc = document("backoff");
+        let key = b.put(&doc).await.unwrap();
+        assert!(a.holds(&key.node_key()).await.unwrap());
+        shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_flooding_requests_is_dropped_and_the_others_are_served() {
+    let scratch = Scratch::new("flood");
+    bounded(30, async {
+        let limited = PeerConfig {
+            request_rate: 50,
+            request_burst: 100,
+            ..PeerConfig::default()
+        };
+        let a = start_with(&scratch.node(0), vec![], limited).await;
+        let b = start_forgetful(&scratch.node(1), vec![a.node_ref()]).await;
+        referenced(&a).await;
+        let doc = document("flood");
+        let key = a.put(&doc).await.unwrap();
+        assert!(!b.holds(&key.node_key()).await.unwrap());
+
+        // A raw peer sends 2000 requests as fast as it can.
+        let flooder = Identity::generate();
+        let link = Link::connect_to_listening(
+            &a.node_ref(),
+            &flooder,
+            Some("127.0.0.1:9".parse().unwrap()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let (reader, mut writer) = link.into_split();
+        let flood = tokio::spawn(async move {
+            let key = chk::encode(b"flooded").unwrap().0.node_key();
+            let mut sent = 0u64;
+            for id in 0..2000 {
+                let request = Message::Request {
+                    id: RequestId(id),
+                    key,
+                    htl: 1,
+                };
+                if writer.send_message(&request).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+        let (_, end) = bounded(10, drain(reader)).await;
+        assert!(
+            matches!(end, LinkError::Closed | LinkError::Io(_)),
+            "{end:?}"
+        );
+        let sent = flood.await.unwrap();
+        assert!(sent > 100, "only {sent} requests went out");
+        assert_eq!(stats(&a).await.flooders_dropped, 1);
+
+        // The well-behaved peer is still served, over its link to A.
+        assert_eq!(b.get(&key).await.unwrap(), doc);
+        assert_eq!(stats(&a).await.peers, 1);
+
+        // And the flooder may not come straight back.
+        let again =
+            Link::connect_to_listening(&a.node_ref(), &flooder, None, Duration::from_secs(5))
+                .await
+                .unwrap();
+        let (got, end) = bounded(5, drain(again.into_split().0)).await;
+        assert!(got.is_empty(), "{got:?}");
+        assert!(
+            matches!(end, LinkError::Closed | LinkError::Io(_)),
+            "{end:?}"
+        );
+        assert!(stats(&a).await.refused >= 1);
+        shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// What a relay between two nodes sees
+// ---------------------------------------------------------------------------
+
+/// The bytes of one relayed connection, each way.
+#[derive(Default)]
+struct Recorded {
+    /// From the connecting node to the listening one.
+    up: Vec<u8>,
+    /// Back.
+    down: Vec<u8>,
+    /// Directions that have ended.
+    ended: u8,
+}
+
+/// Forwards every connection made to it to `target`, recording what passes
+/// each way. Each connection ends when either side closes.
+async fn relay(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Arc<Mutex<Recorded>>>>>) {
+    let listener = TcpListener::bind(LOOPBACK).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections: Arc<Mutex<Vec<Arc<Mutex<Recorded>>>>> = Arc::default();
+    let all = Arc::clone(&connections);
+    tokio::spawn(async move {
+        // Ends with the test's runtime.
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let log = Arc::new(Mutex::new(Recorded::default()));
+            all.lock().unwrap().push(Arc::clone(&log));
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(forward(client_read, server_write, Arc::clone(&log), true));
+            tokio::spawn(forward(server_read, client_write, log, false));
+        }
+    });
+    (addr, connections)
+}
+
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    log: Arc<Mutex<Recorded>>,
+    up: bool,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        {
+            let mut log = log.lock().unwrap();
+            let side = if up { &mut log.up } else { &mut log.down };
+            side.extend_from_slice(&buf[..n]);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+    log.lock().unwrap().ended += 1;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn between_two_nodes_a_relay_sees_only_whole_frames_and_no_plaintext() {
+    let scratch = Scratch::new("relay");
+    bounded(30, async {
+        let a = start(&scratch.node(0), vec![], None).await;
+        let (relay_addr, connections) = relay(a.node_ref().addr).await;
+        // B knows A by A's key at the relay's address.
+        let via_relay = NodeRef {
+            identity: a.node_ref().identity,
+            addr: relay_addr,
+        };
+        let b = start_forgetful(&scratch.node(1), vec![via_relay]).await;
+        assert_eq!(stats(&b).await.peers, 1);
+
+        // Four blocks of text and a manifest; every line is distinct.
+        let doc: Vec<u8> = (0..2400)
+            .map(|i| {
+                format!("RELAY TEST line {i:05}: plaintext that must stay inside the frames\n")
+            })
+            .collect::<String>()
+            .into_bytes();
+        assert!(doc.len() > 3 * 32 * 1024);
+        referenced(&a).await;
+        let key = a.put(&doc).await.unwrap();
+        assert!(!b.holds(&key.node_key()).await.unwrap());
+        assert_eq!(b.get(&key).await.unwrap(), doc);
+        shutdown(&[a, b]).await;
+
+        // Every byte of every relayed connection, once both ends closed.
+        let connections = connections.lock().unwrap().clone();
+        eventually(5, "the relayed connections end", || async {
+            connections.iter().all(|log| log.lock().unwrap().ended == 2)
+        })
+        .await;
+        let wanted: HashSet<&[u8]> = doc.windows(16).collect();
+        assert!(!connections.is_empty());
+        let mut total = 0;
+        for log in connections {
+            let log = log.lock().unwrap();
+            for (way, bytes) in [("up", &log.up), ("down", &log.down)] {
+                assert_eq!(
+                    bytes.len() % WIRE_FRAME_SIZE,
+                    0,
+                    "{way}: {} bytes is not a whole number of frames",
+                    bytes.len()
+                );
+                if let Some(at) = bytes.windows(16).position(|w| wanted.contains(w)) {
+                    panic!("{way}: document plaintext at byte {at}");
+                }
+                total += bytes.len();
+            }
+        }
+        // The document crossed the relay twice (insert, then data found).
+        assert!(total > 2 * doc.len(), "{total} bytes relayed");
+    })
+    .await;
 }

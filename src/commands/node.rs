@@ -3,94 +3,186 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use fogstore::node::api::{self, ApiServer, Token};
-use fogstore::node::{Node, NodeConfig, small_network_routing};
+use fogstore::node::{Node, NodeConfig, PeerConfig, small_network_routing};
 use fogstore::wire::NodeRef;
 
 use super::Failure;
+use super::node_config::{
+    self, COVER_RATE, FileConfig, KEEPALIVE_SECS, MAX_PEERS, REQUEST_BURST, REQUEST_RATE,
+    parse_size,
+};
 
-/// Arguments of `fog node`.
+/// Arguments of `fog node`. Every one but `--data-dir` can also be set in
+/// `DIR/fog.toml` (the key is the flag's name with `_` for `-`); a flag
+/// given here wins over the file.
 #[derive(Args)]
 pub(crate) struct NodeArgs {
-    /// The node's directory: identity key, datastore, and the `api` and
-    /// `token` files clients read. Created if missing.
+    /// The node's directory: identity key, datastore, the optional
+    /// `fog.toml`, and the `api` and `token` files clients read. Created if
+    /// missing.
     #[arg(long, value_name = "DIR", default_value = super::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// Where to listen for other nodes; port 0 picks a free port. This
     /// address goes into the node reference, so peers must be able to reach
-    /// it (not 0.0.0.0).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
+    /// it (not 0.0.0.0). [default: 127.0.0.1:0]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Port of the client API, which always binds 127.0.0.1; 0 picks a
-    /// free port.
-    #[arg(long, value_name = "PORT", default_value_t = 0)]
-    api_port: u16,
+    /// free port. [default: 0]
+    #[arg(long, value_name = "PORT")]
+    api_port: Option<u16>,
     /// A node reference (`fog:<key>@<host>:<port>`) to join through; may be
-    /// repeated.
+    /// repeated. Replaces the `seeds` of fog.toml.
     #[arg(long = "seed", value_name = "REF")]
     seeds: Vec<NodeRef>,
+    /// A file of node references to join through, one a line; `#` starts
+    /// a comment. Used together with the --seed references.
+    #[arg(long, value_name = "PATH")]
+    seeds_file: Option<PathBuf>,
     /// Most bytes the datastore keeps, with an optional K, M or G suffix
-    /// (powers of 1024).
-    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
-    store_size: u64,
+    /// (powers of 1024). [default: 256M]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    store_size: Option<u64>,
     /// Routing settings for a few nodes on one machine (every node caches,
     /// short time limits), as `fog demo` uses. They trade anonymity for a
     /// network that works with two nodes; leave off for a real network.
     #[arg(long)]
     small_network: bool,
+    /// Cover traffic: padding frames per second on each link, sent in the
+    /// intervals in which the link has nothing else to send; 0 is off.
+    /// [default: 0]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(COVER_RATE)))]
+    cover_rate: Option<u32>,
+    /// Most peers with an open link; more incoming links are refused.
+    /// [default: 32]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(MAX_PEERS))]
+    max_peers: Option<u64>,
+    /// A link with nothing to send for this long sends a ping; one that
+    /// hears nothing for three times this is closed. [default: 15]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(KEEPALIVE_SECS))]
+    keepalive_secs: Option<u64>,
+    /// Requests, inserts, announcements and pings a peer may send per
+    /// second on average before it is dropped; 0 is no limit.
+    /// [default: 5000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(REQUEST_RATE)))]
+    request_rate: Option<u32>,
+    /// How many of those a peer may send in a burst. [default: 10000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(REQUEST_BURST)))]
+    request_burst: Option<u32>,
 }
 
-/// Parses `123`, `64K`, `256M`, `2G` (case-insensitive, powers of 1024).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, ' '),
+/// A `RangeInclusive<u64>` as clap's range argument (which takes `i64`).
+fn range(r: std::ops::RangeInclusive<u64>) -> std::ops::RangeInclusive<i64> {
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    clamp(*r.start())..=clamp(*r.end())
+}
+
+/// What `fog node` runs with: the flags over `fog.toml` over the defaults.
+#[derive(Debug)]
+struct Settings {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    api_port: u16,
+    seeds: Vec<NodeRef>,
+    store_size: u64,
+    small_network: bool,
+    peers: PeerConfig,
+}
+
+/// Merges the flags, `DIR/fog.toml` and the defaults, and reads the seeds
+/// file. Every failure is bad input (exit code 2).
+fn settings(args: NodeArgs) -> Result<Settings> {
+    let bad = |e: String| anyhow!(e).context(Failure::BadInput);
+    let file = node_config::load(&args.data_dir)
+        .map_err(bad)?
+        .unwrap_or_default();
+    let FileConfig {
+        listen,
+        api_port,
+        seeds,
+        seeds_file,
+        store_size,
+        small_network,
+        cover_rate,
+        max_peers,
+        keepalive_secs,
+        request_rate,
+        request_burst,
+    } = file;
+    let defaults = PeerConfig::default();
+    let mut all_seeds = if args.seeds.is_empty() {
+        seeds.unwrap_or_default()
+    } else {
+        args.seeds
     };
-    let shift = match unit {
-        ' ' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
-        other => return Err(format!("unknown size suffix {other:?}; use K, M or G")),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 65536, 512K, 256M, 2G)"))?;
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
-    if bytes < 1 << 20 {
-        return Err(format!(
-            "{text:?} is too small; the store needs at least 1M"
-        ));
+    if let Some(path) = args.seeds_file.or(seeds_file) {
+        all_seeds.extend(node_config::load_seeds(&path).map_err(bad)?);
     }
-    Ok(bytes)
+    let settings = Settings {
+        listen: args
+            .listen
+            .or(listen)
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        api_port: args.api_port.or(api_port).unwrap_or(0),
+        seeds: all_seeds,
+        store_size: args.store_size.or(store_size).unwrap_or(256 << 20),
+        small_network: args.small_network || small_network.unwrap_or(false),
+        peers: PeerConfig {
+            max_peers: args
+                .max_peers
+                .and_then(|n| usize::try_from(n).ok())
+                .or(max_peers)
+                .unwrap_or(defaults.max_peers),
+            keepalive: args
+                .keepalive_secs
+                .or(keepalive_secs)
+                .map_or(defaults.keepalive, Duration::from_secs),
+            cover_rate: args
+                .cover_rate
+                .or(cover_rate)
+                .unwrap_or(defaults.cover_rate),
+            request_rate: args
+                .request_rate
+                .or(request_rate)
+                .unwrap_or(defaults.request_rate),
+            request_burst: args
+                .request_burst
+                .or(request_burst)
+                .unwrap_or(defaults.request_burst),
+            ..defaults
+        },
+        data_dir: args.data_dir,
+    };
+    if settings.listen.ip().is_unspecified() {
+        return Err(bad(format!(
+            "listen address {} cannot be announced to peers; give an address they can reach",
+            settings.listen
+        )));
+    }
+    Ok(settings)
 }
 
 pub(crate) fn run(args: NodeArgs) -> Result<()> {
-    if args.listen.ip().is_unspecified() {
-        return Err(anyhow!(
-            "--listen {} cannot be announced to peers; give an address they can reach",
-            args.listen
-        )
-        .context(Failure::BadInput));
-    }
+    let settings = settings(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(settings))
 }
 
-async fn serve(args: NodeArgs) -> Result<()> {
+async fn serve(args: Settings) -> Result<()> {
     let dir = args.data_dir;
+    tracing::debug!(?args.peers, seeds = args.seeds.len(), "settings");
     let mut config = NodeConfig {
         seeds: args.seeds,
         store_bytes: args.store_size,
+        peers: args.peers,
         ..NodeConfig::new(&dir, args.listen)
     };
     if args.small_network {
@@ -162,17 +254,94 @@ async fn wait_for_signal() -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    const REF_A: &str = "fog:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8@192.0.2.1:9000";
+    const REF_B: &str = "fog:-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s@[::1]:9000";
+
+    /// A data directory holding `toml` as fog.toml, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str, toml: &str) -> Dir {
+            let dir =
+                std::env::temp_dir().join(format!("fog-settings-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(node_config::CONFIG_FILE), toml).unwrap();
+            Dir(dir)
+        }
+
+        fn settings(&self, flags: &[&str]) -> Result<Settings> {
+            let dir = self.0.to_str().unwrap();
+            let argv = ["fog", "--data-dir", dir]
+                .into_iter()
+                .chain(flags.iter().copied());
+            settings(Cli::try_parse_from(argv).unwrap().args)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 
     #[test]
-    fn sizes_parse_with_suffixes() {
-        assert_eq!(parse_size("256M"), Ok(256 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert_eq!(parse_size("4096K"), Ok(4 << 20));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert!(parse_size("12Q").is_err());
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("1K").is_err());
-        assert!(parse_size("99999999999G").is_err());
+    fn the_file_sets_what_the_flags_leave_out() {
+        let dir = Dir::new(
+            "merge",
+            &format!(
+                "listen = \"127.0.0.1:9100\"\nmax_peers = 8\ncover_rate = 4\nseeds = [\"{REF_A}\"]\nseeds_file = \"seeds\"\nsmall_network = true\nkeepalive_secs = 30\n"
+            ),
+        );
+        std::fs::write(dir.0.join("seeds"), format!("# one more\n{REF_B}\n")).unwrap();
+        let s = dir
+            .settings(&["--max-peers", "3", "--request-rate", "50"])
+            .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(s.peers.max_peers, 3, "the flag wins");
+        assert_eq!(s.peers.cover_rate, 4);
+        assert_eq!(s.peers.keepalive, Duration::from_secs(30));
+        assert_eq!(s.peers.request_rate, 50);
+        assert_eq!(s.peers.request_burst, PeerConfig::default().request_burst);
+        assert!(s.small_network);
+        assert_eq!(s.store_size, 256 << 20);
+        // The file's seeds and the seeds file (relative to the data dir).
+        assert_eq!(s.seeds, [REF_A.parse().unwrap(), REF_B.parse().unwrap()]);
+
+        // --seed replaces the file's seeds; the seeds file still adds.
+        let s = dir
+            .settings(&["--seed", REF_B, "--listen", "127.0.0.1:0"])
+            .unwrap();
+        assert_eq!(s.seeds, [REF_B.parse().unwrap(), REF_B.parse().unwrap()]);
+        assert_eq!(s.listen, "127.0.0.1:0".parse().unwrap());
+    }
+
+    #[test]
+    fn no_file_gives_the_defaults_and_bad_input_is_exit_code_2() {
+        let dir = Dir::new("defaults", "");
+        std::fs::remove_file(dir.0.join(node_config::CONFIG_FILE)).unwrap();
+        let s = dir.settings(&[]).unwrap();
+        assert_eq!(s.peers, PeerConfig::default());
+        assert_eq!((s.api_port, s.small_network), (0, false));
+        assert!(s.seeds.is_empty());
+
+        std::fs::write(
+            dir.0.join(node_config::CONFIG_FILE),
+            "listen = \"0.0.0.0:9000\"",
+        )
+        .unwrap();
+        let err = dir.settings(&[]).unwrap_err();
+        assert_eq!(err.downcast_ref::<Failure>(), Some(&Failure::BadInput));
+        // A flag overrides the unusable value.
+        assert!(dir.settings(&["--listen", "127.0.0.1:0"]).is_ok());
     }
 }

@@ -17,7 +17,8 @@
 //!   [`Frame`](crate::wire::Frame) is sealed with the Noise transport cipher
 //!   into exactly [`WIRE_FRAME_SIZE`] bytes, each direction with its own
 //!   nonce counter and its own rekey schedule (every [`REKEY_FRAMES`]
-//!   frames). A [`Link`] splits into a [`LinkReader`] and a [`LinkWriter`]
+//!   frames, and when its key is [`REKEY_TIME`] old, signalled by a rekey
+//!   frame). A [`Link`] splits into a [`LinkReader`] and a [`LinkWriter`]
 //!   that two tasks drive independently.
 //!
 //! So an observer of a link sees a stream of equal 1024-byte records from
@@ -40,7 +41,7 @@ use std::time::Duration;
 pub use handshake::{DEFAULT_HANDSHAKE_TIMEOUT, HANDSHAKE_PAYLOAD_SIZES, NOISE_PATTERN, PROLOGUE};
 pub use identity::Identity;
 pub use noderef::{NODE_REF_PREFIX, NodeRefError};
-pub use transport::{Link, LinkReader, LinkWriter, REKEY_FRAMES};
+pub use transport::{Link, LinkReader, LinkWriter, REKEY_FRAMES, REKEY_TIME};
 
 pub use crate::wire::WIRE_FRAME_SIZE;
 use crate::wire::WireError;

@@ -19,6 +19,17 @@
 //! old key with nonce 2^64 − 1). Nonces keep counting across a rekey. Both
 //! sides count the same frames, so no message is needed to agree on when.
 //!
+//! A direction also rekeys when its key is [`REKEY_TIME`] old (10 minutes),
+//! so that a quiet link does not keep one key for days. The receiver cannot
+//! know the sender's clock, so this rekey is signalled: the sender seals a
+//! rekey frame ([`FRAME_REKEY`]) as the next frame and replaces its key
+//! right after it; the receiver, on opening a rekey frame, does the same.
+//! The frame is consumed here and never reaches the caller. A sender checks
+//! the key's age before each send ([`LinkWriter::send`] and the others), and
+//! an idle sender calls [`LinkWriter::rekey_if_due`] at
+//! [`LinkWriter::rekey_deadline`]. Any rekey, counted or signalled, restarts
+//! the clock.
+//!
 //! **Halves.** [`Link::into_split`] gives a [`LinkReader`] and a
 //! [`LinkWriter`] for two tasks. Each keeps its own nonce counter; they
 //! share the cipher pair behind a read-write lock that both take for
@@ -29,6 +40,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use snow::StatelessTransportState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -38,12 +50,20 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::LinkError;
 use super::identity::KEY_SIZE;
 use crate::wire::{
-    FRAME_SIZE, Frame, FrameDecoder, Message, WIRE_FRAME_SIZE, encode_frames_into, padding_frame,
+    FRAME_PADDING, FRAME_REKEY, FRAME_SIZE, Frame, FrameDecoder, Message, WIRE_FRAME_SIZE,
+    check_rekey_frame, encode_frames_into, padding_frame, rekey_frame,
 };
 
 /// Frames each direction seals under one key before it rekeys: 2^16 frames,
 /// 64 MiB on the wire.
 pub const REKEY_FRAMES: u64 = 1 << 16;
+
+/// How long a direction keeps one key before it rekeys with a signalled
+/// rekey frame, however few frames it sent: 10 minutes.
+pub const REKEY_TIME: Duration = Duration::from_secs(600);
+
+/// A deadline far enough away to mean "never" without overflowing.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Bytes read from the socket at a time.
 const READ_BUFFER: usize = 64 * 1024;
@@ -82,6 +102,8 @@ impl Link {
                 filled: 0,
                 decoder: FrameDecoder::new(),
                 broken: false,
+                rekeys: 0,
+                padding: 0,
                 remote,
                 peer_addr,
             },
@@ -93,6 +115,9 @@ impl Link {
                 out: Vec::new(),
                 frames: Vec::new(),
                 broken: false,
+                rekey_after: REKEY_TIME,
+                keyed_at: Instant::now(),
+                rekeys: 0,
                 remote,
                 peer_addr,
             },
@@ -139,6 +164,15 @@ impl Link {
     pub fn with_rekey_interval(mut self, frames: u64) -> Link {
         self.reader.rekey_every = frames.max(1);
         self.writer.rekey_every = frames.max(1);
+        self
+    }
+
+    /// Rekeys the sending direction whenever its key is `after` old (at
+    /// least 1 ms) instead of [`REKEY_TIME`]. Only the sender needs it: the
+    /// receiver follows the rekey frames. Tests use a short interval to see
+    /// rekeys happen; a node keeps the default.
+    pub fn with_rekey_time(mut self, after: Duration) -> Link {
+        self.writer.rekey_after = after.max(Duration::from_millis(1));
         self
     }
 
@@ -194,12 +228,19 @@ pub struct LinkWriter {
     /// Frames of the message being sent, reused between sends.
     frames: Vec<Frame>,
     broken: bool,
+    /// How old the key may get before a signalled rekey.
+    rekey_after: Duration,
+    /// When the current key was put in place.
+    keyed_at: Instant,
+    /// Rekeys so far, counted and signalled.
+    rekeys: u64,
     remote: [u8; KEY_SIZE],
     peer_addr: Option<SocketAddr>,
 }
 
 impl LinkWriter {
-    /// Seals `frame` and sends it.
+    /// Seals `frame` and sends it (after a rekey frame, if the key is due
+    /// for replacement).
     ///
     /// Not cancel-safe: if the future is dropped before it completes, part
     /// of the record may have been written, and every later call returns
@@ -216,6 +257,7 @@ impl LinkWriter {
             return Err(LinkError::Broken);
         }
         self.out.clear();
+        self.seal_rekey_if_due()?;
         for frame in frames {
             self.seal(frame)?;
         }
@@ -236,6 +278,7 @@ impl LinkWriter {
         let encoded = encode_frames_into(msg, &mut frames);
         let sealed = encoded.map_err(LinkError::from).and_then(|_| {
             self.out.clear();
+            self.seal_rekey_if_due()?;
             frames.iter().try_for_each(|frame| self.seal(frame))
         });
         self.frames = frames;
@@ -248,6 +291,37 @@ impl LinkWriter {
     /// other frame.
     pub async fn send_padding(&mut self) -> Result<(), LinkError> {
         self.send(&padding_frame()).await
+    }
+
+    /// When the current key becomes due for a signalled rekey. An idle
+    /// sender should call [`LinkWriter::rekey_if_due`] then; a busy one
+    /// rekeys on its next send anyway.
+    pub fn rekey_deadline(&self) -> Instant {
+        self.keyed_at
+            .checked_add(self.rekey_after)
+            .unwrap_or_else(|| Instant::now() + FAR_FUTURE)
+    }
+
+    /// If the key is due ([`LinkWriter::rekey_deadline`] has passed), sends
+    /// a rekey frame and replaces the key; otherwise does nothing.
+    ///
+    /// Not cancel-safe, as [`LinkWriter::send`].
+    pub async fn rekey_if_due(&mut self) -> Result<(), LinkError> {
+        if self.broken {
+            return Err(LinkError::Broken);
+        }
+        self.out.clear();
+        self.seal_rekey_if_due()?;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.flush_out().await
+    }
+
+    /// Times this direction has replaced its key, by frame count or by
+    /// time.
+    pub fn rekeys(&self) -> u64 {
+        self.rekeys
     }
 
     /// Closes the sending direction cleanly: the peer's next
@@ -269,7 +343,8 @@ impl LinkWriter {
     }
 
     /// Seals `frame` as the next frame and appends the record to `out`,
-    /// rekeying after the last frame of a key period.
+    /// rekeying after the last frame of a key period and after a rekey
+    /// frame.
     fn seal(&mut self, frame: &Frame) -> Result<(), LinkError> {
         if self.nonce == u64::MAX {
             self.broken = true;
@@ -298,12 +373,33 @@ impl LinkWriter {
         }
         self.nonce += 1;
         if self.nonce % self.rekey_every == 0 {
-            self.cipher
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .rekey_outgoing();
+            self.rekey_outgoing();
+        }
+        // Whoever built the frame, a rekey frame means a new key after it:
+        // the receiver replaces its key on every one it opens.
+        if frame[0] == FRAME_REKEY {
+            self.rekey_outgoing();
         }
         Ok(())
+    }
+
+    /// Seals a rekey frame (which replaces the key after it), if the key is
+    /// [`REKEY_TIME`] old (or as set). If the rekey frame also ends a
+    /// counted key period, the key is replaced twice, as the receiver does.
+    fn seal_rekey_if_due(&mut self) -> Result<(), LinkError> {
+        if self.keyed_at.elapsed() < self.rekey_after {
+            return Ok(());
+        }
+        self.seal(&rekey_frame())
+    }
+
+    fn rekey_outgoing(&mut self) {
+        self.cipher
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rekey_outgoing();
+        self.rekeys += 1;
+        self.keyed_at = Instant::now();
     }
 
     /// Writes the sealed records in `out`. The link counts as broken while
@@ -322,6 +418,8 @@ impl fmt::Debug for LinkWriter {
             .field("peer_addr", &self.peer_addr)
             .field("frames_sent", &self.nonce)
             .field("rekey_every", &self.rekey_every)
+            .field("rekey_after", &self.rekey_after)
+            .field("rekeys", &self.rekeys)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
     }
@@ -339,20 +437,39 @@ pub struct LinkReader {
     filled: usize,
     decoder: FrameDecoder,
     broken: bool,
+    /// Rekeys so far, counted and signalled.
+    rekeys: u64,
+    /// Padding frames skipped by `recv_message`.
+    padding: u64,
     remote: [u8; KEY_SIZE],
     peer_addr: Option<SocketAddr>,
 }
 
 impl LinkReader {
-    /// Receives and opens the next frame.
+    /// Receives and opens the next frame. Rekey frames are consumed here
+    /// (the key is replaced after each) and never returned.
     ///
     /// Cancel-safe: a partly read record is kept for the next call, so this
     /// can sit in a `tokio::select!` loop.
     ///
     /// Errors, each ending the link: [`LinkError::Closed`] (the peer closed
     /// the connection between frames), [`LinkError::Truncated`] (inside a
-    /// frame), [`LinkError::Decrypt`], [`LinkError::Io`].
+    /// frame), [`LinkError::Decrypt`], [`LinkError::Io`]. A rekey frame with
+    /// a non-zero byte after its type is [`LinkError::Wire`]; the key is
+    /// replaced all the same, so the link stays in step.
     pub async fn recv(&mut self) -> Result<Frame, LinkError> {
+        loop {
+            let frame = self.recv_any().await?;
+            if frame[0] != FRAME_REKEY {
+                return Ok(frame);
+            }
+            self.rekey_incoming();
+            check_rekey_frame(&frame)?;
+        }
+    }
+
+    /// Receives and opens the next frame, whatever its type.
+    async fn recv_any(&mut self) -> Result<Frame, LinkError> {
         if self.broken {
             return Err(LinkError::Broken);
         }
@@ -391,12 +508,26 @@ impl LinkReader {
             if let Some(msg) = self.decoder.push(&frame)? {
                 return Ok(msg);
             }
+            if frame[0] == FRAME_PADDING {
+                self.padding += 1;
+            }
         }
     }
 
-    /// Frames opened so far in this direction.
+    /// Frames opened so far in this direction, of every type.
     pub fn frames_received(&self) -> u64 {
         self.nonce
+    }
+
+    /// Padding frames [`LinkReader::recv_message`] has skipped.
+    pub fn padding_received(&self) -> u64 {
+        self.padding
+    }
+
+    /// Times this direction has replaced its key, by frame count or on a
+    /// rekey frame.
+    pub fn rekeys(&self) -> u64 {
+        self.rekeys
     }
 
     /// The peer's static public key.
@@ -424,12 +555,17 @@ impl LinkReader {
         }
         self.nonce += 1;
         if self.nonce % self.rekey_every == 0 {
-            self.cipher
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .rekey_incoming();
+            self.rekey_incoming();
         }
         Ok(frame)
+    }
+
+    fn rekey_incoming(&mut self) {
+        self.cipher
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rekey_incoming();
+        self.rekeys += 1;
     }
 }
 
@@ -439,6 +575,7 @@ impl fmt::Debug for LinkReader {
             .field("peer_addr", &self.peer_addr)
             .field("frames_received", &self.nonce)
             .field("rekey_every", &self.rekey_every)
+            .field("rekeys", &self.rekeys)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
     }

@@ -4,22 +4,32 @@
 //! Nothing but the actor touches the core. Link tasks (a reader and a
 //! writer per link, connect tasks, the acceptor) talk to it through one
 //! event channel; [`NodeHandle`](super::NodeHandle)s through the command
-//! channel. The actor waits on both and on the core's next deadline, feeds
-//! what comes to the core, and carries out what the core asks.
+//! channel. The actor waits on both, on the core's next deadline and on the
+//! next reconnection to a seed, feeds what comes to the core, and carries
+//! out what the core asks.
+//!
+//! Peer management ([`PeerConfig`]) lives here too: the peer limit, the
+//! reconnection backoff and the per-peer rate limit in the actor; keepalive
+//! pings, dead-link detection, cover traffic and timed rekeys in each
+//! link's reader and writer tasks, which report to the actor.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+use rand::rngs::OsRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::MissedTickBehavior;
 
 use super::directory::{Directory, ME};
-use super::{LINK_TIMEOUT, NodeStats, Trace};
+use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeStats, PeerConfig, Trace};
 use crate::key::hash::sha256;
 use crate::key::{Location, NodeKey};
 use crate::link::{Identity, Link, LinkError, LinkReader, LinkWriter};
@@ -29,7 +39,7 @@ use crate::routing::{
     Time,
 };
 use crate::store::DiskStore;
-use crate::wire::{ChordPeer, MAX_SUCCESSORS, Message, NodeRef};
+use crate::wire::{ChordPeer, FRAME_PADDING, FrameDecoder, MAX_SUCCESSORS, Message, NodeRef};
 
 /// Messages queued for one link's writer before the actor stops adding.
 const WRITE_QUEUE: usize = 256;
@@ -42,6 +52,15 @@ const MAX_HANDSHAKES: usize = 64;
 
 /// Events from link tasks.
 const EVENT_QUEUE: usize = 1024;
+
+/// How long a peer dropped for flooding may not link to this node again.
+const FLOOD_BAN: Duration = Duration::from_secs(600);
+
+/// Most identities banned at once; the one whose ban ends first makes room.
+const MAX_BANNED: usize = 1024;
+
+/// Peers whose backoff is remembered before long-expired ones are dropped.
+const MAX_RETRY: usize = 1024;
 
 /// What a [`super::NodeHandle`] asks of the actor.
 #[derive(Debug)]
@@ -82,6 +101,12 @@ enum Event {
         link: u64,
         error: LinkError,
     },
+    /// Link `link` to `peer` received nothing for `silent`.
+    Dead {
+        peer: PeerId,
+        link: u64,
+        silent: Duration,
+    },
 }
 
 /// One open link to a peer. A peer can have two for a while (both sides
@@ -90,6 +115,92 @@ struct Slot {
     id: u64,
     tx: mpsc::Sender<Message>,
     reader: AbortHandle,
+}
+
+/// A peer with at least one open link.
+struct Linked {
+    slots: Vec<Slot>,
+    /// Its request allowance ([`PeerConfig::request_rate`]).
+    bucket: TokenBucket,
+    /// When a message other than `Ping` or `Pong` last went either way:
+    /// the order in which idle links are closed to make room.
+    last_used: Instant,
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket; a `rate` of 0 never runs out.
+    fn new(rate: u32, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            at: now,
+        }
+    }
+
+    /// Takes one token; `false` if there is none.
+    fn take(&mut self, now: Instant) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The reconnection state of a peer whose last link or connect failed.
+#[derive(Clone, Copy, Debug)]
+struct Backoff {
+    /// The wait the next failure draws from (doubling, capped).
+    delay: Duration,
+    /// No new link to the peer before this.
+    until: Instant,
+}
+
+/// Counters the link tasks and the actor share; read by `stats`.
+#[derive(Debug, Default)]
+struct Counters {
+    cover_sent: AtomicU64,
+    cover_received: AtomicU64,
+    pings_sent: AtomicU64,
+    connects: AtomicU64,
+    dead_links: AtomicU64,
+    refused: AtomicU64,
+    flooders_dropped: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// What each link's tasks need to know.
+#[derive(Clone, Copy, Debug)]
+struct LinkTimers {
+    keepalive: Duration,
+    /// The cover traffic period, if on.
+    cover: Option<Duration>,
 }
 
 /// A link being opened, and what waits to go out on it.
@@ -108,8 +219,16 @@ pub(super) struct Actor {
     identity: Arc<Identity>,
     listen: SocketAddr,
     trace: Option<Trace>,
-    links: BTreeMap<PeerId, Vec<Slot>>,
+    settings: PeerConfig,
+    links: BTreeMap<PeerId, Linked>,
     connecting: BTreeMap<PeerId, Connecting>,
+    /// The seeds: reconnected to on their own after a failure.
+    seeds: BTreeSet<PeerId>,
+    /// Peers whose last link or connect failed, and when to try again.
+    retry: BTreeMap<PeerId, Backoff>,
+    /// Identities dropped for flooding, and until when they stay out.
+    banned: BTreeMap<[u8; 32], Instant>,
+    counters: Arc<Counters>,
     clients: BTreeMap<ClientId, oneshot::Sender<ClientResult<BlockContent>>>,
     next_client: u64,
     next_link: u64,
@@ -127,6 +246,7 @@ impl Actor {
         identity: Identity,
         listen: SocketAddr,
         trace: Option<Trace>,
+        settings: PeerConfig,
     ) -> Actor {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Actor {
@@ -137,8 +257,13 @@ impl Actor {
             identity: Arc::new(identity),
             listen,
             trace,
+            settings,
             links: BTreeMap::new(),
             connecting: BTreeMap::new(),
+            seeds: BTreeSet::new(),
+            retry: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            counters: Arc::default(),
             clients: BTreeMap::new(),
             next_client: 0,
             next_link: 0,
@@ -154,6 +279,7 @@ impl Actor {
         let peer = self.dir.intern(seed);
         self.core
             .add_reference(Location::from_hash(&sha256(&seed.identity)), peer);
+        self.seeds.insert(peer);
         peer
     }
 
@@ -171,6 +297,7 @@ impl Actor {
         let mut events = self.events_rx.take().expect("run is called once");
         let done = loop {
             let deadline = self.core.poll_timeout().map(|t| self.instant(t));
+            let reconnect = self.next_reconnect().map(tokio::time::Instant::from_std);
             tokio::select! {
                 command = commands.recv() => match command {
                     None => break None,
@@ -179,15 +306,18 @@ impl Actor {
                 },
                 Some(event) = events.recv() => self.on_event(event),
                 () = sleep_until(deadline) => self.feed(Input::Timeout),
+                () = sleep_until(reconnect) => self.reconnect_seeds(),
             }
         };
         acceptor.abort();
         for (_, connecting) in std::mem::take(&mut self.connecting) {
             connecting.task.abort();
         }
-        for slot in std::mem::take(&mut self.links).into_values().flatten() {
-            // Dropping the sender lets the writer close its side cleanly.
-            slot.reader.abort();
+        for linked in std::mem::take(&mut self.links).into_values() {
+            for slot in linked.slots {
+                // Dropping the sender lets the writer close its side cleanly.
+                slot.reader.abort();
+            }
         }
         let me = self.dir.me();
         // Closes the store (flushing its recency) before answering.
@@ -467,6 +597,7 @@ impl Actor {
             }
             Command::Stats { reply } => {
                 let store = self.core.store();
+                let c = &*self.counters;
                 let _ = reply.send(NodeStats {
                     peers: self.links.len(),
                     known: self.dir.len(),
@@ -475,6 +606,13 @@ impl Actor {
                     store_bytes: store.bytes(),
                     in_flight: self.core.in_flight(),
                     location: self.core.location(),
+                    cover_sent: Counters::get(&c.cover_sent),
+                    cover_received: Counters::get(&c.cover_received),
+                    pings_sent: Counters::get(&c.pings_sent),
+                    connects: Counters::get(&c.connects),
+                    dead_links: Counters::get(&c.dead_links),
+                    refused: Counters::get(&c.refused),
+                    flooders_dropped: Counters::get(&c.flooders_dropped),
                 });
             }
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
@@ -483,14 +621,30 @@ impl Actor {
 
     // ---- links ----
 
-    /// Sends `msg` to `peer` on its link, opening one if there is none.
+    /// The reference of `peer`, for logs.
+    fn show(&self, peer: PeerId) -> DisplayRef {
+        DisplayRef(self.dir.node_ref(peer))
+    }
+
+    /// Sends `msg` to `peer` on its link, opening one if there is none and
+    /// one may be opened; otherwise the peer is down for the core.
     fn send_to(&mut self, peer: PeerId, msg: Message) {
+        let keepalive = matches!(msg, Message::Ping { .. } | Message::Pong { .. });
         let mut msg = msg;
-        while let Some(slot) = self.links.get(&peer).and_then(|slots| slots.first()) {
+        while let Some(linked) = self.links.get_mut(&peer) {
+            let Some(slot) = linked.slots.first() else {
+                self.links.remove(&peer);
+                break;
+            };
             match slot.tx.try_send(msg) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if !keepalive {
+                        linked.last_used = Instant::now();
+                    }
+                    return;
+                }
                 Err(TrySendError::Full(_)) => {
-                    tracing::warn!(peer = %DisplayRef(self.dir.node_ref(peer)), "link send queue full; message dropped");
+                    tracing::warn!(peer = %self.show(peer), "link send queue full; message dropped");
                     return;
                 }
                 Err(TrySendError::Closed(back)) => {
@@ -505,16 +659,79 @@ impl Actor {
             if connecting.queued.len() < CONNECT_QUEUE {
                 connecting.queued.push(msg);
             } else {
-                tracing::warn!(peer = %DisplayRef(self.dir.node_ref(peer)), "connect queue full; message dropped");
+                tracing::warn!(peer = %self.show(peer), "connect queue full; message dropped");
             }
             return;
         }
-        let Some(node) = self.dir.node_ref(peer) else {
-            tracing::warn!(?peer, "no reference for a peer; treating it as down");
+        if let Err(reason) = self.may_connect(peer) {
+            tracing::debug!(peer = %self.show(peer), reason, "not connecting; the peer is down for now");
             self.inputs.push_back(Input::PeerDown(peer));
             return;
+        }
+        if !self.connect(peer, vec![msg]) {
+            self.inputs.push_back(Input::PeerDown(peer));
+        }
+    }
+
+    /// Whether a new outgoing link to `peer` may be opened now. At the peer
+    /// limit this makes room by closing the least recently used idle link.
+    fn may_connect(&mut self, peer: PeerId) -> Result<(), &'static str> {
+        let now = Instant::now();
+        if self
+            .dir
+            .node_ref(peer)
+            .is_some_and(|node| self.is_banned(&node.identity, now))
+        {
+            return Err("dropped recently for flooding");
+        }
+        if self.retry.get(&peer).is_some_and(|b| b.until > now) {
+            return Err("backing off after a failed link");
+        }
+        if self.peer_count() >= self.settings.max_peers && !self.close_idle_link(now) {
+            return Err("peer limit reached and every link is busy");
+        }
+        Ok(())
+    }
+
+    /// Peers with a link or a link being opened.
+    fn peer_count(&self) -> usize {
+        self.links.len()
+            + self
+                .connecting
+                .keys()
+                .filter(|p| !self.links.contains_key(p))
+                .count()
+    }
+
+    /// Closes the links of the peer least recently used, if it has been
+    /// idle (no message but keepalives either way) for a keepalive interval
+    /// at least; whether it did. The peer is not reported down: it is
+    /// alive, and the core may keep its references and reach it again
+    /// through a new link.
+    fn close_idle_link(&mut self, now: Instant) -> bool {
+        let idle = self
+            .links
+            .iter()
+            .filter(|(_, l)| now.saturating_duration_since(l.last_used) >= self.settings.keepalive)
+            .min_by_key(|(_, l)| l.last_used)
+            .map(|(&peer, _)| peer);
+        let Some(peer) = idle else {
+            return false;
+        };
+        tracing::info!(peer = %self.show(peer), "peer limit reached; closing the least recently used idle link");
+        self.close_peer(peer);
+        true
+    }
+
+    /// Spawns a task that opens a link to `peer` and sends `queued` on it;
+    /// `false` if the peer has no reference to connect to.
+    fn connect(&mut self, peer: PeerId, queued: Vec<Message>) -> bool {
+        let Some(node) = self.dir.node_ref(peer) else {
+            tracing::warn!(?peer, "no reference for a peer; treating it as down");
+            return false;
         };
         tracing::debug!(peer = %node, "connecting");
+        Counters::add(&self.counters.connects, 1);
         let identity = Arc::clone(&self.identity);
         let listen = self.listen;
         let events = self.events_tx.clone();
@@ -533,9 +750,88 @@ impl Actor {
             peer,
             Connecting {
                 task: task.abort_handle(),
-                queued: vec![msg],
+                queued,
             },
         );
+        true
+    }
+
+    /// A link to `peer` failed or could not be opened: no new link before
+    /// a random wait between half and all of its current delay, which then
+    /// doubles up to the maximum.
+    fn back_off(&mut self, peer: PeerId) {
+        let now = Instant::now();
+        let (min, max) = (self.settings.reconnect_min, self.settings.reconnect_max);
+        let backoff = self.retry.entry(peer).or_insert(Backoff {
+            delay: min,
+            until: now,
+        });
+        // Jitter from the OS RNG, so that peers cut off together do not
+        // come back in lockstep.
+        let wait = backoff.delay.mul_f64(OsRng.gen_range(0.5..=1.0));
+        backoff.until = now + wait;
+        backoff.delay = backoff.delay.saturating_mul(2).min(max);
+        tracing::debug!(peer = %DisplayRef(self.dir.node_ref(peer)), ?wait, "backing off");
+        if self.retry.len() > MAX_RETRY {
+            // Forget non-seeds whose wait ended long ago; their next
+            // failure starts again from the shortest wait.
+            let seeds = &self.seeds;
+            self.retry
+                .retain(|p, b| seeds.contains(p) || now.saturating_duration_since(b.until) < max);
+        }
+    }
+
+    /// When the next seed is due for a reconnection attempt, if any.
+    fn next_reconnect(&self) -> Option<Instant> {
+        self.seeds
+            .iter()
+            .filter(|p| !self.links.contains_key(p) && !self.connecting.contains_key(p))
+            .filter_map(|p| self.retry.get(p).map(|b| b.until))
+            .min()
+    }
+
+    /// Reconnects to every seed whose wait is over.
+    fn reconnect_seeds(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .seeds
+            .iter()
+            .filter(|p| !self.links.contains_key(p) && !self.connecting.contains_key(p))
+            .filter(|p| self.retry.get(p).is_some_and(|b| b.until <= now))
+            .copied()
+            .collect();
+        for peer in due {
+            match self.may_connect(peer) {
+                Ok(()) => {
+                    tracing::info!(peer = %self.show(peer), "reconnecting to a seed");
+                    if !self.connect(peer, Vec::new()) {
+                        // Cannot happen for a seed (it has a reference);
+                        // backing off keeps the timer from firing at once.
+                        self.back_off(peer);
+                    }
+                }
+                Err(reason) => {
+                    tracing::debug!(peer = %self.show(peer), reason, "not reconnecting to a seed yet");
+                    self.back_off(peer);
+                }
+            }
+        }
+    }
+
+    fn is_banned(&self, identity: &[u8; 32], now: Instant) -> bool {
+        self.banned.get(identity).is_some_and(|&until| until > now)
+    }
+
+    fn ban(&mut self, identity: [u8; 32]) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| *until > now);
+        if self.banned.len() >= MAX_BANNED {
+            let first = self.banned.iter().min_by_key(|(_, until)| **until);
+            if let Some((&first, _)) = first {
+                self.banned.remove(&first);
+            }
+        }
+        self.banned.insert(identity, now + FLOOD_BAN);
     }
 
     /// Starts the reader and writer tasks of a new link to `peer`, and
@@ -545,13 +841,49 @@ impl Actor {
         let id = self.next_link;
         self.next_link += 1;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let reader = tokio::spawn(read_loop(peer, id, reader, self.events_tx.clone()));
-        tokio::spawn(write_loop(peer, id, writer, rx, self.events_tx.clone()));
-        self.links.entry(peer).or_default().push(Slot {
+        let timers = LinkTimers {
+            keepalive: self.settings.keepalive,
+            cover: (self.settings.cover_rate > 0)
+                .then(|| Duration::from_secs(1) / self.settings.cover_rate),
+        };
+        let reader = tokio::spawn(read_loop(
+            peer,
+            id,
+            reader,
+            self.events_tx.clone(),
+            timers,
+            Arc::clone(&self.counters),
+        ));
+        tokio::spawn(write_loop(
+            peer,
+            id,
+            writer,
+            rx,
+            self.events_tx.clone(),
+            timers,
+            Arc::clone(&self.counters),
+        ));
+        let now = Instant::now();
+        let settings = self.settings;
+        let linked = self.links.entry(peer).or_insert_with(|| Linked {
+            slots: Vec::new(),
+            bucket: TokenBucket::new(settings.request_rate, settings.request_burst, now),
+            last_used: now,
+        });
+        linked.slots.push(Slot {
             id,
             tx,
             reader: reader.abort_handle(),
         });
+        if let Some(seed) = self
+            .dir
+            .node_ref(peer)
+            .filter(|_| self.seeds.contains(&peer))
+        {
+            // The core forgot the seed when it went down; it is back.
+            self.core
+                .add_reference(Location::from_hash(&sha256(&seed.identity)), peer);
+        }
         if let Some(connecting) = self.connecting.remove(&peer) {
             connecting.task.abort();
             for msg in connecting.queued {
@@ -563,13 +895,13 @@ impl Actor {
     /// Forgets link `id` of `peer` and stops its tasks; whether the peer
     /// has no link left.
     fn remove_slot(&mut self, peer: PeerId, id: u64) -> bool {
-        let Some(slots) = self.links.get_mut(&peer) else {
+        let Some(linked) = self.links.get_mut(&peer) else {
             return true;
         };
-        if let Some(i) = slots.iter().position(|s| s.id == id) {
-            slots.remove(i).reader.abort();
+        if let Some(i) = linked.slots.iter().position(|s| s.id == id) {
+            linked.slots.remove(i).reader.abort();
         }
-        if slots.is_empty() {
+        if linked.slots.is_empty() {
             self.links.remove(&peer);
             true
         } else {
@@ -579,7 +911,7 @@ impl Actor {
 
     /// Closes every link to `peer`.
     fn close_peer(&mut self, peer: PeerId) {
-        for slot in self.links.remove(&peer).into_iter().flatten() {
+        for slot in self.links.remove(&peer).into_iter().flat_map(|l| l.slots) {
             slot.reader.abort();
         }
         if let Some(connecting) = self.connecting.remove(&peer) {
@@ -587,86 +919,36 @@ impl Actor {
         }
     }
 
+    /// Whether link `link` of `peer` is one the actor still has.
+    fn is_linked(&self, peer: PeerId, link: u64) -> bool {
+        self.links
+            .get(&peer)
+            .is_some_and(|l| l.slots.iter().any(|s| s.id == link))
+    }
+
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Accepted { link } => {
-                let remote = link.remote_static();
-                let peer = match link.remote_listen_addr() {
-                    Some(addr) => self.dir.intern(NodeRef {
-                        identity: remote,
-                        addr,
-                    }),
-                    None => self.dir.find_identity(&remote).unwrap_or_else(|| {
-                        // Not listening, or not saying where: it can be
-                        // answered on this link but not reached later.
-                        let addr = link
-                            .peer_addr()
-                            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-                        self.dir.intern(NodeRef {
-                            identity: remote,
-                            addr,
-                        })
-                    }),
-                };
-                if peer == ME {
-                    tracing::warn!("a peer connected with this node's own key; closed");
-                    return;
-                }
-                tracing::debug!(peer = %DisplayRef(self.dir.node_ref(peer)), "link accepted");
-                self.add_link(peer, link);
-            }
+            Event::Accepted { link } => self.on_accepted(link),
             Event::Connected { peer, link } => {
-                tracing::debug!(peer = %DisplayRef(self.dir.node_ref(peer)), "link connected");
+                tracing::debug!(peer = %self.show(peer), "link connected");
                 self.add_link(peer, link);
             }
             Event::ConnectFailed { peer, error } => {
                 if self.connecting.remove(&peer).is_none() {
                     return;
                 }
-                tracing::warn!(peer = %DisplayRef(self.dir.node_ref(peer)), %error, "could not connect");
+                tracing::warn!(peer = %self.show(peer), %error, "could not connect");
+                self.back_off(peer);
                 if !self.links.contains_key(&peer) {
                     self.feed(Input::PeerDown(peer));
                 }
             }
-            Event::Message { peer, link, msg } => {
-                let linked = self
-                    .links
-                    .get(&peer)
-                    .is_some_and(|slots| slots.iter().any(|s| s.id == link));
-                if !linked {
-                    return;
-                }
-                if let Message::Ping { nonce } = msg {
-                    self.send_to(peer, Message::Pong { nonce });
-                    return;
-                }
-                let name = msg.name();
-                match self.translate_in(msg) {
-                    Ok(Some(msg)) => self.feed(Input::Message { from: peer, msg }),
-                    Ok(None) => {
-                        tracing::debug!(msg = name, "ignoring a message the core does not handle");
-                    }
-                    Err(reason) => {
-                        tracing::warn!(
-                            peer = %DisplayRef(self.dir.node_ref(peer)),
-                            msg = name,
-                            reason,
-                            "dropping a misbehaving peer"
-                        );
-                        self.close_peer(peer);
-                        self.feed(Input::PeerDown(peer));
-                    }
-                }
-            }
+            Event::Message { peer, link, msg } => self.on_message(peer, link, msg),
             Event::Down { peer, link, error } => {
-                let known = self
-                    .links
-                    .get(&peer)
-                    .is_some_and(|slots| slots.iter().any(|s| s.id == link));
-                if !known {
+                if !self.is_linked(peer, link) {
                     return;
                 }
-                let node = DisplayRef(self.dir.node_ref(peer));
+                let node = self.show(peer);
                 match &error {
                     LinkError::Closed => tracing::debug!(peer = %node, "link closed by the peer"),
                     LinkError::Wire(e) => {
@@ -681,8 +963,144 @@ impl Actor {
                     self.remove_slot(peer, link)
                 };
                 if gone {
+                    // A peer that closed cleanly may be reached again on
+                    // demand at once; a failed link, or a seed that went
+                    // away, waits out a backoff. A dropped peer is not
+                    // called back.
+                    let failed = !matches!(error, LinkError::Closed | LinkError::Wire(_));
+                    let seed_left =
+                        matches!(error, LinkError::Closed) && self.seeds.contains(&peer);
+                    if failed || seed_left {
+                        self.back_off(peer);
+                    }
                     self.feed(Input::PeerDown(peer));
                 }
+            }
+            Event::Dead { peer, link, silent } => {
+                if !self.is_linked(peer, link) {
+                    return;
+                }
+                tracing::warn!(peer = %self.show(peer), ?silent, "nothing received for too long; closing a dead link");
+                Counters::add(&self.counters.dead_links, 1);
+                if self.remove_slot(peer, link) {
+                    self.back_off(peer);
+                    self.feed(Input::PeerDown(peer));
+                }
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, link: Link) {
+        let remote = link.remote_static();
+        if self.is_banned(&remote, Instant::now()) {
+            Counters::add(&self.counters.refused, 1);
+            tracing::warn!(from = ?link.peer_addr(), "incoming link from a peer dropped recently for flooding; refused");
+            return;
+        }
+        let peer = match link.remote_listen_addr() {
+            Some(addr) => {
+                let peer = self.dir.intern(NodeRef {
+                    identity: remote,
+                    addr,
+                });
+                // The peer's own word, authenticated by its key, on where
+                // it listens.
+                if self.dir.set_addr(peer, addr) {
+                    tracing::debug!(peer = %self.show(peer), "peer announced a new listening address");
+                }
+                peer
+            }
+            None => self.dir.find_identity(&remote).unwrap_or_else(|| {
+                // Not listening, or not saying where: it can be
+                // answered on this link but not reached later.
+                let addr = link
+                    .peer_addr()
+                    .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+                self.dir.intern(NodeRef {
+                    identity: remote,
+                    addr,
+                })
+            }),
+        };
+        if peer == ME {
+            tracing::warn!("a peer connected with this node's own key; closed");
+            return;
+        }
+        let known = self.links.contains_key(&peer) || self.connecting.contains_key(&peer);
+        if !known && self.peer_count() >= self.settings.max_peers {
+            Counters::add(&self.counters.refused, 1);
+            tracing::warn!(
+                peer = %self.show(peer),
+                max_peers = self.settings.max_peers,
+                "peer limit reached; incoming link refused"
+            );
+            return;
+        }
+        tracing::debug!(peer = %self.show(peer), "link accepted");
+        self.add_link(peer, link);
+    }
+
+    fn on_message(&mut self, peer: PeerId, link: u64, msg: Message) {
+        let now = Instant::now();
+        let Some(linked) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if !linked.slots.iter().any(|s| s.id == link) {
+            return;
+        }
+        let limited = matches!(
+            msg,
+            Message::Request { .. }
+                | Message::Insert { .. }
+                | Message::Announce { .. }
+                | Message::Ping { .. }
+        );
+        if limited && !linked.bucket.take(now) {
+            let node = self.dir.node_ref(peer);
+            tracing::warn!(
+                peer = %DisplayRef(node),
+                rate = self.settings.request_rate,
+                burst = self.settings.request_burst,
+                "peer exceeded its request rate; dropping it"
+            );
+            Counters::add(&self.counters.flooders_dropped, 1);
+            if let Some(node) = node {
+                self.ban(node.identity);
+            }
+            self.close_peer(peer);
+            self.feed(Input::PeerDown(peer));
+            return;
+        }
+        if !matches!(msg, Message::Ping { .. } | Message::Pong { .. }) {
+            linked.last_used = now;
+        }
+        // The peer is evidently reachable: its next failure starts the
+        // backoff afresh.
+        self.retry.remove(&peer);
+        match msg {
+            Message::Ping { nonce } => {
+                self.send_to(peer, Message::Pong { nonce });
+                return;
+            }
+            // The answer to a keepalive; that it arrived is all it says.
+            Message::Pong { .. } => return,
+            _ => {}
+        }
+        let name = msg.name();
+        match self.translate_in(msg) {
+            Ok(Some(msg)) => self.feed(Input::Message { from: peer, msg }),
+            Ok(None) => {
+                tracing::debug!(msg = name, "ignoring a message the core does not handle");
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    peer = %self.show(peer),
+                    msg = name,
+                    reason,
+                    "dropping a misbehaving peer"
+                );
+                self.close_peer(peer);
+                self.feed(Input::PeerDown(peer));
             }
         }
     }
@@ -744,34 +1162,148 @@ async fn accept_loop(listener: TcpListener, identity: Arc<Identity>, events: mps
     }
 }
 
-/// Passes what arrives on a link to the actor until the link ends.
-async fn read_loop(peer: PeerId, link: u64, mut reader: LinkReader, events: mpsc::Sender<Event>) {
+/// Passes what arrives on a link to the actor until the link ends, or
+/// until it has received nothing (not even padding) for
+/// [`DEAD_AFTER_KEEPALIVES`] keepalive intervals. Reads frame by frame, so
+/// that padding is counted and any frame counts as a sign of life.
+async fn read_loop(
+    peer: PeerId,
+    link: u64,
+    mut reader: LinkReader,
+    events: mpsc::Sender<Event>,
+    timers: LinkTimers,
+    counters: Arc<Counters>,
+) {
+    let dead_after = timers.keepalive * DEAD_AFTER_KEEPALIVES;
+    let mut decoder = FrameDecoder::new();
+    let mut heard = Instant::now();
     loop {
-        let event = match reader.recv_message().await {
-            Ok(msg) => Event::Message { peer, link, msg },
-            Err(error) => Event::Down { peer, link, error },
+        // `recv` is cancel-safe: a timeout loses nothing.
+        let event = match tokio::time::timeout(timers.keepalive, reader.recv()).await {
+            Ok(Ok(frame)) => {
+                heard = Instant::now();
+                match decoder.push(&frame) {
+                    Ok(Some(msg)) => Event::Message { peer, link, msg },
+                    Ok(None) => {
+                        if frame[0] == FRAME_PADDING {
+                            Counters::add(&counters.cover_received, 1);
+                        }
+                        continue;
+                    }
+                    Err(e) => Event::Down {
+                        peer,
+                        link,
+                        error: LinkError::Wire(e),
+                    },
+                }
+            }
+            Ok(Err(error)) => Event::Down { peer, link, error },
+            Err(_) if heard.elapsed() >= dead_after => Event::Dead {
+                peer,
+                link,
+                silent: heard.elapsed(),
+            },
+            Err(_) => continue,
         };
-        let down = matches!(event, Event::Down { .. });
-        if events.send(event).await.is_err() || down {
+        let last = !matches!(event, Event::Message { .. });
+        if events.send(event).await.is_err() || last {
             return;
         }
     }
 }
 
-/// Sends what the actor queues for a link; closes it when the actor drops
-/// the queue.
+/// Sends what the actor queues for a link, and on its own: a `Ping` after
+/// each keepalive interval without a message, a padding frame in each
+/// cover interval without one (if cover traffic is on), and a rekey frame
+/// when the key falls due. Closes the link when the actor drops the queue.
 async fn write_loop(
     peer: PeerId,
     link: u64,
     mut writer: LinkWriter,
     mut queue: mpsc::Receiver<Message>,
     events: mpsc::Sender<Event>,
+    timers: LinkTimers,
+    counters: Arc<Counters>,
 ) {
-    while let Some(msg) = queue.recv().await {
-        if let Err(error) = writer.send_message(&msg).await {
+    let start = tokio::time::Instant::now();
+    let mut keepalive = tokio::time::interval_at(start + timers.keepalive, timers.keepalive);
+    keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut cover = timers.cover.map(|period| {
+        let mut cover = tokio::time::interval_at(start + period, period);
+        cover.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        cover
+    });
+    // Whether a message went out since the last keepalive / cover tick.
+    let (mut sent_since_ping, mut sent_since_cover) = (false, false);
+    loop {
+        let rekey_at = tokio::time::Instant::from_std(writer.rekey_deadline());
+        // Each branch's send runs in the branch body, never as one of the
+        // futures `select!` may drop: sends are not cancel-safe.
+        let sent = tokio::select! {
+            msg = queue.recv() => {
+                let Some(msg) = msg else { break };
+                sent_since_ping = true;
+                sent_since_cover = true;
+                writer.send_message(&msg).await
+            }
+            _ = keepalive.tick() => {
+                if std::mem::take(&mut sent_since_ping) {
+                    Ok(())
+                } else {
+                    Counters::add(&counters.pings_sent, 1);
+                    sent_since_cover = true;
+                    writer.send_message(&Message::Ping { nonce: OsRng.r#gen() }).await
+                }
+            }
+            () = tick(cover.as_mut()) => {
+                if std::mem::take(&mut sent_since_cover) {
+                    Ok(())
+                } else {
+                    Counters::add(&counters.cover_sent, 1);
+                    writer.send_padding().await
+                }
+            }
+            () = tokio::time::sleep_until(rekey_at) => writer.rekey_if_due().await,
+        };
+        if let Err(error) = sent {
             let _ = events.send(Event::Down { peer, link, error }).await;
             return;
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// The next tick of `interval`, or never.
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_bucket_allows_its_burst_then_its_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(10, 5, t0);
+        assert!((0..5).all(|_| bucket.take(t0)), "the burst");
+        assert!(!bucket.take(t0), "then nothing at once");
+        // 10 a second: one token every 100 ms, never more than the burst.
+        assert!(bucket.take(t0 + Duration::from_millis(100)));
+        assert!(!bucket.take(t0 + Duration::from_millis(150)));
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| bucket.take(later)).count(), 5);
+    }
+
+    #[test]
+    fn a_rate_of_zero_is_no_limit() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(0, 1, t0);
+        assert!((0..10_000).all(|_| bucket.take(t0)));
+    }
 }

@@ -1,5 +1,15 @@
 //! The peer directory: the core's `PeerId`s and the node references they
 //! stand for, both ways.
+//!
+//! A peer is its static key: one key is one peer, whatever addresses it is
+//! met under. The first address learned for a key is kept; a reference that
+//! names the same key at another address (in a message's `source`, say,
+//! which any node on a path may write) maps to the same peer and changes
+//! nothing. Only the peer itself can move its address: the listening
+//! address it announces in a handshake, authenticated by its key, replaces
+//! the one on file ([`Directory::set_addr`]). So a peer reached through a
+//! relay or a second interface stays one peer, reached where it was first
+//! known, and no third party can redirect it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,20 +20,13 @@ use crate::wire::NodeRef;
 /// `PeerId(0)`: this node, in the core's messages.
 pub(super) const ME: PeerId = PeerId(0);
 
-/// A node reference as a map key.
-type RefKey = ([u8; 32], SocketAddr);
-
-fn ref_key(node: &NodeRef) -> RefKey {
-    (node.identity, node.addr)
-}
-
 /// Every peer the node has heard of, each with a stable id for the core.
 /// Ids start at 1 and are never reused.
 #[derive(Debug)]
 pub(super) struct Directory {
     me: NodeRef,
     by_id: BTreeMap<PeerId, NodeRef>,
-    by_ref: BTreeMap<RefKey, PeerId>,
+    by_key: BTreeMap<[u8; 32], PeerId>,
     next: u32,
 }
 
@@ -32,7 +35,7 @@ impl Directory {
         Directory {
             me,
             by_id: BTreeMap::new(),
-            by_ref: BTreeMap::new(),
+            by_key: BTreeMap::new(),
             next: 1,
         }
     }
@@ -42,20 +45,33 @@ impl Directory {
         self.me
     }
 
-    /// The id of `node`, added if new; [`ME`] for this node (any reference
-    /// with its key).
+    /// The id of the peer with `node`'s key, added at `node`'s address if
+    /// new; [`ME`] for this node (any reference with its key). A known
+    /// peer keeps its address.
     pub(super) fn intern(&mut self, node: NodeRef) -> PeerId {
         if node.identity == self.me.identity {
             return ME;
         }
-        if let Some(&id) = self.by_ref.get(&ref_key(&node)) {
+        if let Some(&id) = self.by_key.get(&node.identity) {
             return id;
         }
         let id = PeerId(self.next);
         self.next = self.next.saturating_add(1);
         self.by_id.insert(id, node);
-        self.by_ref.insert(ref_key(&node), id);
+        self.by_key.insert(node.identity, id);
         id
+    }
+
+    /// Moves `peer` to `addr`, the listening address it announced itself;
+    /// whether that changed anything.
+    pub(super) fn set_addr(&mut self, peer: PeerId, addr: SocketAddr) -> bool {
+        match self.by_id.get_mut(&peer) {
+            Some(node) if node.addr != addr => {
+                node.addr = addr;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The reference `peer` stands for; this node's for [`ME`].
@@ -67,12 +83,9 @@ impl Directory {
         }
     }
 
-    /// Some peer with this static key, if any is known.
+    /// The peer with this static key, if it is known.
     pub(super) fn find_identity(&self, identity: &[u8; 32]) -> Option<PeerId> {
-        self.by_id
-            .iter()
-            .find(|(_, node)| node.identity == *identity)
-            .map(|(id, _)| *id)
+        self.by_key.get(identity).copied()
     }
 
     /// How many peers are known.
@@ -104,5 +117,21 @@ mod tests {
         assert_eq!(dir.node_ref(ME), Some(node(0, 1)));
         assert_eq!(dir.find_identity(&[2; 32]), Some(b));
         assert_eq!(dir.len(), 2);
+    }
+
+    #[test]
+    fn one_key_is_one_peer_and_only_it_moves_its_address() {
+        let mut dir = Directory::new(node(0, 1));
+        let a = dir.intern(node(1, 2));
+        // Met again at another address (a relay, a rewritten source): the
+        // same peer, still at the first address.
+        assert_eq!(dir.intern(node(1, 7)), a);
+        assert_eq!(dir.node_ref(a), Some(node(1, 2)));
+        assert_eq!(dir.len(), 1);
+        // Its own handshake moves it.
+        assert!(dir.set_addr(a, node(1, 7).addr));
+        assert!(!dir.set_addr(a, node(1, 7).addr));
+        assert_eq!(dir.node_ref(a), Some(node(1, 7)));
+        assert!(!dir.set_addr(PeerId(99), node(1, 7).addr));
     }
 }

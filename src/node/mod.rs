@@ -15,8 +15,12 @@
 //! to node references (`fog:<key>@host:port`; `PeerId(0)` is this node),
 //! translates the core's
 //! messages to wire messages and back, and opens a link to a peer the first
-//! time the core sends it something. `docs/architecture.md` ("The node")
-//! describes the design; what is not done yet is listed there. Documents of
+//! time the core sends it something. It also manages the links themselves
+//! ([`PeerConfig`]): a bounded number of peers, keepalive pings and the
+//! closing of dead links, reconnection with exponential backoff, a
+//! per-peer request rate limit, and optional cover traffic.
+//! `docs/architecture.md` ("The node", "Peers and links") describes the
+//! design; what is not done yet is listed there. Documents of
 //! any size are published and fetched as splitfiles
 //! ([`client::splitfile`](crate::client::splitfile)): [`NodeHandle::put`]
 //! inserts every block, [`NodeHandle::get`] fetches them through the
@@ -66,6 +70,39 @@ pub const JOIN_HTL: u8 = 10;
 /// How long a link's TCP connection and handshake may take, each way.
 pub const LINK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most peers with an open link, unless configured otherwise.
+pub const DEFAULT_MAX_PEERS: usize = 32;
+
+/// How long a link may send nothing before it sends a `Ping`, unless
+/// configured otherwise. A link that receives nothing for
+/// [`DEAD_AFTER_KEEPALIVES`] of these is closed as dead.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Keepalive intervals of silence after which a link is dead.
+pub const DEAD_AFTER_KEEPALIVES: u32 = 3;
+
+/// First wait before reconnecting to a peer after a failure, unless
+/// configured otherwise; it doubles with each failure in a row.
+pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_secs(1);
+
+/// Longest wait between reconnection attempts, unless configured otherwise.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(300);
+
+/// Requests, inserts, announcements and pings a peer may send per second
+/// on average, unless configured otherwise. Well above what an honest
+/// neighbour sends on a fast link (a bulk transfer on loopback reaches
+/// about 2,700 requests a second, a 1 Gbit/s link carries at most about
+/// 3,800 blocks a second), far below a flood of one-frame messages.
+pub const DEFAULT_REQUEST_RATE: u32 = 5_000;
+
+/// How many of those a peer may send at once before the rate applies,
+/// unless configured otherwise.
+pub const DEFAULT_REQUEST_BURST: u32 = 10_000;
+
+/// Most padding frames per second per link that [`PeerConfig::cover_rate`]
+/// accepts (1 MiB/s of cover per link).
+pub const MAX_COVER_RATE: u32 = 1_000;
+
 /// Per request id, how many `Request` messages the nodes sharing this trace
 /// forwarded: summed over the nodes of one process, the hops of a fetch.
 /// Only for in-process demonstrations and tests; it changes no behaviour.
@@ -101,11 +138,75 @@ pub struct NodeConfig {
     pub routing: routing::Config,
     /// Where to count forwarded requests, if anywhere (see [`Trace`]).
     pub trace: Option<Trace>,
+    /// How the node manages its peers and links.
+    pub peers: PeerConfig,
+}
+
+/// How a node manages its peers and links (`docs/architecture.md`, "Peers
+/// and links"). `Default` gives the values `fog node` runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Most peers with an open link (or one being opened) at once. An
+    /// incoming link from a new peer beyond it is refused; an outgoing one
+    /// first closes the least recently used idle link, or is not opened.
+    pub max_peers: usize,
+    /// A link that had no message to send for this long sends a `Ping`; a
+    /// link that received nothing for [`DEAD_AFTER_KEEPALIVES`] times this
+    /// is closed and its peer reported down.
+    pub keepalive: Duration,
+    /// Padding frames per second on each link, sent only in intervals in
+    /// which the link had no message to send; 0 turns cover traffic off.
+    /// At most [`MAX_COVER_RATE`].
+    pub cover_rate: u32,
+    /// Wait before the first reconnection attempt after a failure.
+    pub reconnect_min: Duration,
+    /// Longest wait between attempts; the wait doubles up to it.
+    pub reconnect_max: Duration,
+    /// Requests, inserts, announcements and pings one peer may send per
+    /// second on average; a peer that sends more is dropped. 0 turns the
+    /// limit off.
+    pub request_rate: u32,
+    /// How many of them a peer may send at once (at least 1).
+    pub request_burst: u32,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            max_peers: DEFAULT_MAX_PEERS,
+            keepalive: DEFAULT_KEEPALIVE,
+            cover_rate: 0,
+            reconnect_min: DEFAULT_RECONNECT_MIN,
+            reconnect_max: DEFAULT_RECONNECT_MAX,
+            request_rate: DEFAULT_REQUEST_RATE,
+            request_burst: DEFAULT_REQUEST_BURST,
+        }
+    }
+}
+
+impl PeerConfig {
+    /// The settings with every value brought into its valid range: at least
+    /// one peer, a keepalive of at least 10 ms, a cover rate of at most
+    /// [`MAX_COVER_RATE`], reconnection waits of at least 10 ms with the
+    /// longest no shorter than the first, a burst of at least 1.
+    pub fn clamped(self) -> PeerConfig {
+        let floor = Duration::from_millis(10);
+        let reconnect_min = self.reconnect_min.max(floor);
+        PeerConfig {
+            max_peers: self.max_peers.max(1),
+            keepalive: self.keepalive.max(floor),
+            cover_rate: self.cover_rate.min(MAX_COVER_RATE),
+            reconnect_min,
+            reconnect_max: self.reconnect_max.max(reconnect_min),
+            request_rate: self.request_rate,
+            request_burst: self.request_burst.max(1),
+        }
+    }
 }
 
 impl NodeConfig {
-    /// A configuration with the default routing settings, a 256 MiB store,
-    /// no seeds and no trace.
+    /// A configuration with the default routing and peer settings, a 256
+    /// MiB store, no seeds and no trace.
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> NodeConfig {
         NodeConfig {
             data_dir: data_dir.into(),
@@ -114,6 +215,7 @@ impl NodeConfig {
             store_bytes: 256 * 1024 * 1024,
             routing: routing::Config::default(),
             trace: None,
+            peers: PeerConfig::default(),
         }
     }
 }
@@ -222,6 +324,20 @@ pub struct NodeStats {
     pub in_flight: usize,
     /// The node's location on the ring.
     pub location: Location,
+    /// Padding frames (cover traffic) sent, over every link so far.
+    pub cover_sent: u64,
+    /// Padding frames received and discarded, over every link so far.
+    pub cover_received: u64,
+    /// Keepalive pings sent.
+    pub pings_sent: u64,
+    /// Outgoing connections attempted.
+    pub connects: u64,
+    /// Links closed as dead (nothing received for too long).
+    pub dead_links: u64,
+    /// Incoming links refused: the peer limit, or a peer dropped recently.
+    pub refused: u64,
+    /// Peers dropped for exceeding the request rate.
+    pub flooders_dropped: u64,
 }
 
 /// Starts nodes.
@@ -252,7 +368,14 @@ impl Node {
         let core: Core<BlockContent, DiskStore> = Core::new(routing, location, store, &mut rng);
 
         let (commands, commands_rx) = mpsc::channel(64);
-        let mut actor = Actor::new(core, rng, identity, listen, config.trace.clone());
+        let mut actor = Actor::new(
+            core,
+            rng,
+            identity,
+            listen,
+            config.trace.clone(),
+            config.peers.clamped(),
+        );
         let seeds: Vec<PeerId> = config
             .seeds
             .iter()

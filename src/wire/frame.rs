@@ -10,7 +10,11 @@
 //!   big-endian, `1..=MAX_MESSAGE_SIZE`), then the first
 //!   `min(L, START_PAYLOAD_SIZE)` bytes of the encoded message, then zeros;
 //! - [`FRAME_CONTINUATION`] (0x02): the next `min(remaining,
-//!   CONTINUATION_PAYLOAD_SIZE)` bytes of the message from byte 1, then zeros.
+//!   CONTINUATION_PAYLOAD_SIZE)` bytes of the message from byte 1, then zeros;
+//! - [`FRAME_REKEY`] (0x03): the sender replaces its key right after this
+//!   frame; every other byte is zero. It belongs to the link layer, which
+//!   consumes it ([`check_rekey_frame`]): a [`FrameDecoder`] never sees one,
+//!   and rejects it as an unknown type if it does.
 //!
 //! The length is only ever sent inside a start frame. This module does no
 //! I/O and no encryption: the link layer seals each frame with an AEAD that
@@ -35,6 +39,9 @@ pub const FRAME_PADDING: u8 = 0x00;
 pub const FRAME_START: u8 = 0x01;
 /// Frame type byte of every later frame of a message.
 pub const FRAME_CONTINUATION: u8 = 0x02;
+/// Frame type byte of a rekey frame: the link layer's signal that the
+/// sender rekeys after it (protocol §11.4).
+pub const FRAME_REKEY: u8 = 0x03;
 
 /// Bytes before the payload in a start frame: type and message length.
 pub const START_HEADER_SIZE: usize = 1 + 4;
@@ -67,6 +74,18 @@ pub type Frame = [u8; FRAME_SIZE];
 /// A frame of cover traffic: type 0x00 and zeros.
 pub fn padding_frame() -> Frame {
     [0; FRAME_SIZE]
+}
+
+/// A rekey frame: type 0x03 and zeros.
+pub fn rekey_frame() -> Frame {
+    let mut frame = [0; FRAME_SIZE];
+    frame[0] = FRAME_REKEY;
+    frame
+}
+
+/// Checks that a frame of type [`FRAME_REKEY`] is zero after its type byte.
+pub fn check_rekey_frame(frame: &Frame) -> Result<(), WireError> {
+    zero_from(frame, 1, "rekey")
 }
 
 /// How many frames a message whose encoding is `message_len` bytes takes:

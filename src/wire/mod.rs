@@ -20,9 +20,10 @@ pub mod message;
 
 pub use codec::{MAX_MESSAGE_SIZE, decode, encode, encode_into, encoded_len};
 pub use frame::{
-    CONTINUATION_PAYLOAD_SIZE, FRAME_CONTINUATION, FRAME_PADDING, FRAME_SIZE, FRAME_START, Frame,
-    FrameDecoder, LINK_TAG_SIZE, START_HEADER_SIZE, START_PAYLOAD_SIZE, WIRE_FRAME_SIZE,
-    encode_frames, encode_frames_into, frame_count, padding_frame,
+    CONTINUATION_PAYLOAD_SIZE, FRAME_CONTINUATION, FRAME_PADDING, FRAME_REKEY, FRAME_SIZE,
+    FRAME_START, Frame, FrameDecoder, LINK_TAG_SIZE, START_HEADER_SIZE, START_PAYLOAD_SIZE,
+    WIRE_FRAME_SIZE, check_rekey_frame, encode_frames, encode_frames_into, frame_count,
+    padding_frame, rekey_frame,
 };
 pub use message::{ChordPeer, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId, Seed};
 
@@ -164,7 +165,7 @@ pub enum WireError {
         "non-zero byte {byte:#04x} at offset {offset} of a {frame} frame, where padding must be zero"
     )]
     NonZeroPadding {
-        /// The frame type: `padding`, `start` or `continuation`.
+        /// The frame type: `padding`, `start`, `continuation` or `rekey`.
         frame: &'static str,
         /// Where in the frame.
         offset: usize,
