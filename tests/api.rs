@@ -56,15 +56,16 @@ impl NodeProcess {
 
     /// As [`NodeProcess::start`], with a store of `store_size`.
     fn start_with_store(dir: &Path, seeds: &[&str], store_size: &str) -> NodeProcess {
+        NodeProcess::start_with_args(dir, seeds, &["--store-size", store_size])
+    }
+
+    /// As [`NodeProcess::start`], with more `fog node` arguments.
+    fn start_with_args(dir: &Path, seeds: &[&str], args: &[&str]) -> NodeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fog"));
         command
-            .args([
-                "node",
-                "--small-network",
-                "--store-size",
-                store_size,
-                "--data-dir",
-            ])
+            .args(["node", "--small-network"])
+            .args(args)
+            .arg("--data-dir")
             .arg(dir);
         for seed in seeds {
             command.args(["--seed", seed]);
@@ -322,6 +323,36 @@ fn big_document(len: usize) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+#[test]
+fn two_chord_mode_node_processes_put_on_one_get_on_the_other() {
+    let scratch = Scratch::new("chord");
+    let chord = ["--mode", "chord", "--store-size", "16M"];
+    let first = NodeProcess::start_with_args(&scratch.path("n1"), &[], &chord);
+    let second = NodeProcess::start_with_args(&scratch.path("n2"), &[&first.node_ref], &chord);
+    let doc: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let file = scratch.path("doc.bin");
+    std::fs::write(&file, &doc).unwrap();
+    let put = fog(
+        &[
+            "put",
+            file.to_str().unwrap(),
+            "--data-dir",
+            second.data_dir(),
+        ],
+        b"",
+        30,
+    );
+    assert!(put.status.success(), "put: {}", text(&put.stderr));
+    let key = text(&put.stdout).trim().to_owned();
+    let got = fog(&["get", &key, "--data-dir", first.data_dir()], b"", 30);
+    assert!(got.status.success(), "get: {}", text(&got.stderr));
+    assert_eq!(got.stdout, doc);
+    #[cfg(unix)]
+    for node in [first, second] {
+        assert!(node.terminate().success());
+    }
 }
 
 #[test]

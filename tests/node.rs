@@ -14,10 +14,12 @@ use fogstore::key::ChkKey;
 use fogstore::key::Location;
 use fogstore::link::{Identity, Link, LinkError, LinkReader};
 use fogstore::node::{
-    IDENTITY_FILE, Node, NodeConfig, NodeError, NodeHandle, NodeStats, PeerConfig, Trace,
+    IDENTITY_FILE, Mode, Node, NodeConfig, NodeError, NodeHandle, NodeStats, PeerConfig, Trace,
     small_network_routing, trace_total,
 };
+use fogstore::routing::ChordConfig;
 use fogstore::wire::{FRAME_SIZE, Message, NodeRef, RequestId, WIRE_FRAME_SIZE};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -781,6 +783,78 @@ async fn between_two_nodes_a_relay_sees_only_whole_frames_and_no_plaintext() {
         }
         // The document crossed the relay twice (insert, then data found).
         assert!(total > 2 * doc.len(), "{total} bytes relayed");
+    })
+    .await;
+}
+
+/// A node in Chord mode with fast ring upkeep and one replica per key.
+async fn start_chord(dir: &Path, seeds: Vec<NodeRef>) -> NodeHandle {
+    Node::start(NodeConfig {
+        mode: Mode::Chord,
+        chord: ChordConfig {
+            successors: 1,
+            stabilize_ms: 100,
+            fix_fingers_ms: 50,
+            check_predecessor_ms: 200,
+            hop_timeout_ms: 1_000,
+            client_timeout_ms: 10_000,
+            ..ChordConfig::default()
+        },
+        ..config(dir, LOOPBACK.parse().unwrap(), seeds, None)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chord_mode_nodes_form_a_ring_and_store_each_block_at_its_successor() {
+    let scratch = Scratch::new("chord");
+    bounded(60, async {
+        let first = start_chord(&scratch.node(0), vec![]).await;
+        let mut nodes = vec![first];
+        for i in 1..5 {
+            let seed = nodes[0].node_ref();
+            nodes.push(start_chord(&scratch.node(i), vec![seed]).await);
+        }
+        // Each node's id is the hash of its key.
+        let ids: Vec<Location> = nodes
+            .iter()
+            .map(|n| Location::from_hash(&Sha256::digest(n.node_ref().identity).into()))
+            .collect();
+        for (node, id) in nodes.iter().zip(&ids) {
+            assert_eq!(stats(node).await.location, *id);
+        }
+        let doc = document("chord");
+        // Twenty stabilisation rounds: the ring has formed. (A put while it
+        // forms may leave a copy on a node that is not the owner.)
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let key = nodes[4].put(&doc).await.unwrap();
+        assert_eq!(nodes[1].get(&key).await.unwrap(), doc);
+        let key = key.node_key();
+        // The owner is the first node at or after the key; with one replica
+        // its successor holds it too, and nobody else does.
+        let mut ring: Vec<(Location, usize)> = ids.iter().copied().zip(0..).collect();
+        ring.sort();
+        let at = ring.partition_point(|(l, _)| *l < key.location()) % ring.len();
+        let owner = ring[at].1;
+        let replica = ring[(at + 1) % ring.len()].1;
+        eventually(10, "the owner and its successor hold the block", || {
+            let nodes = &nodes;
+            async move {
+                let mut holders = Vec::new();
+                for (i, n) in nodes.iter().enumerate() {
+                    if n.holds(&key).await.unwrap() {
+                        holders.push(i);
+                    }
+                }
+                holders.sort();
+                let mut expected = vec![owner, replica];
+                expected.sort();
+                holders == expected
+            }
+        })
+        .await;
+        shutdown(&nodes).await;
     })
     .await;
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use fogstore::node::api::{self, ApiServer, Token};
-use fogstore::node::{Node, NodeConfig, PeerConfig, small_network_routing};
+use fogstore::node::{Mode, Node, NodeConfig, PeerConfig, small_network_routing};
 use fogstore::wire::NodeRef;
 
 use super::Failure;
@@ -48,6 +48,11 @@ pub(crate) struct NodeArgs {
     /// (powers of 1024). [default: 256M]
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     store_size: Option<u64>,
+    /// The protocol: `freenet` (steepest-ascent routing with caching) or
+    /// `chord` (a structured ring, for comparison). Every node of a network
+    /// must run the same. [default: freenet]
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
     /// Routing settings for a few nodes on one machine (every node caches,
     /// short time limits), as `fog demo` uses. They trade anonymity for a
     /// network that works with two nodes; leave off for a real network.
@@ -76,6 +81,24 @@ pub(crate) struct NodeArgs {
     request_burst: Option<u32>,
 }
 
+/// `--mode`'s values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    /// Freenet mode.
+    Freenet,
+    /// Chord mode.
+    Chord,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Freenet => Mode::Freenet,
+            ModeArg::Chord => Mode::Chord,
+        }
+    }
+}
+
 /// A `RangeInclusive<u64>` as clap's range argument (which takes `i64`).
 fn range(r: std::ops::RangeInclusive<u64>) -> std::ops::RangeInclusive<i64> {
     let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -90,6 +113,7 @@ struct Settings {
     api_port: u16,
     seeds: Vec<NodeRef>,
     store_size: u64,
+    mode: Mode,
     small_network: bool,
     peers: PeerConfig,
 }
@@ -107,6 +131,7 @@ fn settings(args: NodeArgs) -> Result<Settings> {
         seeds,
         seeds_file,
         store_size,
+        mode,
         small_network,
         cover_rate,
         max_peers,
@@ -131,6 +156,7 @@ fn settings(args: NodeArgs) -> Result<Settings> {
         api_port: args.api_port.or(api_port).unwrap_or(0),
         seeds: all_seeds,
         store_size: args.store_size.or(store_size).unwrap_or(256 << 20),
+        mode: args.mode.map(Mode::from).or(mode).unwrap_or_default(),
         small_network: args.small_network || small_network.unwrap_or(false),
         peers: PeerConfig {
             max_peers: args
@@ -182,6 +208,7 @@ async fn serve(args: Settings) -> Result<()> {
     let mut config = NodeConfig {
         seeds: args.seeds,
         store_bytes: args.store_size,
+        mode: args.mode,
         peers: args.peers,
         ..NodeConfig::new(&dir, args.listen)
     };

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use fogstore::node::Mode;
 use fogstore::wire::NodeRef;
 use toml::{Table, Value};
 
@@ -41,6 +42,7 @@ pub(crate) struct FileConfig {
     /// Already resolved against the data directory if it was relative.
     pub(crate) seeds_file: Option<PathBuf>,
     pub(crate) store_size: Option<u64>,
+    pub(crate) mode: Option<Mode>,
     pub(crate) small_network: Option<bool>,
     pub(crate) cover_rate: Option<u32>,
     pub(crate) max_peers: Option<usize>,
@@ -121,6 +123,13 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
                 };
                 config.store_size = Some(bytes);
             }
+            "mode" => {
+                config.mode = Some(match value.as_str() {
+                    Some("freenet") => Mode::Freenet,
+                    Some("chord") => Mode::Chord,
+                    _ => return Err(bad("\"freenet\" or \"chord\"")),
+                });
+            }
             "small_network" => {
                 config.small_network = Some(value.as_bool().ok_or_else(|| bad("true or false"))?);
             }
@@ -139,7 +148,7 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown key `{other}`; the keys are listen, api_port, seeds, seeds_file, store_size, small_network, cover_rate, max_peers, keepalive_secs, request_rate, request_burst"
+                    "unknown key `{other}`; the keys are listen, api_port, seeds, seeds_file, store_size, mode, small_network, cover_rate, max_peers, keepalive_secs, request_rate, request_burst"
                 ));
             }
         }
@@ -262,6 +271,7 @@ api_port = 8417
 seeds = ["{REF_A}", "{REF_B}"]
 seeds_file = "seeds.txt"
 store_size = "2G"
+mode = "chord"
 small_network = false
 cover_rate = 10
 max_peers = 64
@@ -279,6 +289,7 @@ request_burst = 400
                 seeds: Some(vec![REF_A.parse().unwrap(), REF_B.parse().unwrap()]),
                 seeds_file: Some(PathBuf::from("/var/lib/fog/seeds.txt")),
                 store_size: Some(2 << 30),
+                mode: Some(Mode::Chord),
                 small_network: Some(false),
                 cover_rate: Some(10),
                 max_peers: Some(64),
@@ -321,6 +332,7 @@ request_burst = 400
                 "key `max_peers`: expected a whole number from 1 to 10000, found the string \"many\"",
             ),
             ("cover_rate = 5000", "key `cover_rate`"),
+            ("mode = \"kademlia\"", "key `mode`"),
             ("cover_rate = -1", "key `cover_rate`"),
             (
                 "keepalive_secs = 1.5",

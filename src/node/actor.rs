@@ -28,17 +28,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
+use super::core::NodeCore;
 use super::directory::{Directory, ME};
 use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeStats, PeerConfig, Trace};
 use crate::key::hash::sha256;
 use crate::key::{Location, NodeKey};
 use crate::link::{Identity, Link, LinkError, LinkReader, LinkWriter};
-use crate::routing::freenet::Core;
 use crate::routing::{
     BlockContent, ChordRef, ClientId, ClientOp, ClientResult, Input, Msg, Output, PeerId, Store,
     Time,
 };
-use crate::store::DiskStore;
 use crate::wire::{ChordPeer, FRAME_PADDING, FrameDecoder, MAX_SUCCESSORS, Message, NodeRef};
 
 /// Messages queued for one link's writer before the actor stops adding.
@@ -211,7 +210,7 @@ struct Connecting {
 
 /// The actor's state.
 pub(super) struct Actor {
-    core: Core<BlockContent, DiskStore>,
+    core: NodeCore,
     rng: ChaCha20Rng,
     /// `Time(0)`.
     start: Instant,
@@ -241,7 +240,7 @@ pub(super) struct Actor {
 
 impl Actor {
     pub(super) fn new(
-        core: Core<BlockContent, DiskStore>,
+        core: NodeCore,
         rng: ChaCha20Rng,
         identity: Identity,
         listen: SocketAddr,
@@ -278,7 +277,7 @@ impl Actor {
     pub(super) fn add_seed(&mut self, seed: NodeRef) -> PeerId {
         let peer = self.dir.intern(seed);
         self.core
-            .add_reference(Location::from_hash(&sha256(&seed.identity)), peer);
+            .add_seed(Location::from_hash(&sha256(&seed.identity)), peer);
         self.seeds.insert(peer);
         peer
     }
@@ -601,7 +600,7 @@ impl Actor {
                 let _ = reply.send(NodeStats {
                     peers: self.links.len(),
                     known: self.dir.len(),
-                    references: self.core.table().len(),
+                    references: self.core.references(),
                     store_blocks: store.len(),
                     store_bytes: store.bytes(),
                     in_flight: self.core.in_flight(),
@@ -882,7 +881,7 @@ impl Actor {
         {
             // The core forgot the seed when it went down; it is back.
             self.core
-                .add_reference(Location::from_hash(&sha256(&seed.identity)), peer);
+                .add_seed(Location::from_hash(&sha256(&seed.identity)), peer);
         }
         if let Some(connecting) = self.connecting.remove(&peer) {
             connecting.task.abort();
@@ -1053,6 +1052,7 @@ impl Actor {
             Message::Request { .. }
                 | Message::Insert { .. }
                 | Message::Announce { .. }
+                | Message::FindSuccessor { .. }
                 | Message::Ping { .. }
         );
         if limited && !linked.bucket.take(now) {

@@ -28,7 +28,10 @@
 
 mod actor;
 pub mod api;
+mod core;
 mod directory;
+
+pub use self::core::Mode;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -51,11 +54,11 @@ use crate::client::splitfile::{
 use crate::key::hash::sha256;
 use crate::key::{ChkKey, Location, NodeKey};
 use crate::link::{Identity, LinkError};
-use crate::routing::freenet::Core;
 use crate::routing::{self, BlockContent, ClientOp, ClientResult, PeerId, RequestId};
 use crate::store::{DiskStore, StoreError};
 use crate::wire::NodeRef;
 
+use self::core::NodeCore;
 use actor::{Actor, Command};
 
 /// The identity key's file name inside the data directory.
@@ -134,8 +137,12 @@ pub struct NodeConfig {
     pub seeds: Vec<NodeRef>,
     /// Most bytes of blocks the datastore keeps.
     pub store_bytes: u64,
-    /// Routing settings; `me` is overwritten with `PeerId(0)`.
+    /// Which protocol the node runs.
+    pub mode: Mode,
+    /// Freenet-mode routing settings; `me` is overwritten with `PeerId(0)`.
     pub routing: routing::Config,
+    /// Chord-mode settings; `me` is overwritten with `PeerId(0)`.
+    pub chord: routing::ChordConfig,
     /// Where to count forwarded requests, if anywhere (see [`Trace`]).
     pub trace: Option<Trace>,
     /// How the node manages its peers and links.
@@ -205,15 +212,17 @@ impl PeerConfig {
 }
 
 impl NodeConfig {
-    /// A configuration with the default routing and peer settings, a 256
-    /// MiB store, no seeds and no trace.
+    /// A configuration in Freenet mode with the default routing and peer
+    /// settings, a 256 MiB store, no seeds and no trace.
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> NodeConfig {
         NodeConfig {
             data_dir: data_dir.into(),
             listen,
             seeds: Vec::new(),
             store_bytes: 256 * 1024 * 1024,
+            mode: Mode::Freenet,
             routing: routing::Config::default(),
+            chord: routing::ChordConfig::default(),
             trace: None,
             peers: PeerConfig::default(),
         }
@@ -364,8 +373,14 @@ impl Node {
             me: PeerId(0),
             ..config.routing
         };
+        let chord = routing::ChordConfig {
+            me: PeerId(0),
+            ..config.chord
+        };
+        // Chord mode's id is this location for good; Freenet mode starts
+        // here and moves when it joins.
         let location = Location::from_hash(&sha256(&identity.public()));
-        let core: Core<BlockContent, DiskStore> = Core::new(routing, location, store, &mut rng);
+        let core = NodeCore::new(config.mode, routing, chord, location, store, &mut rng);
 
         let (commands, commands_rx) = mpsc::channel(64);
         let mut actor = Actor::new(

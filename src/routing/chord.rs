@@ -398,7 +398,8 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         }
     }
 
-    fn in_flight(&self) -> usize {
+    /// Requests and lookups in flight.
+    pub fn in_flight(&self) -> usize {
         self.ops.len() + self.lookups.len()
     }
 
