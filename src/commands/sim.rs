@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use fogstore::sim::progress::Progress;
-use fogstore::sim::scenario::{Report, convergence, faults, scalability, small_world};
+use fogstore::sim::scenario::{
+    Report, cache_migration, convergence, faults, scalability, small_world,
+};
 
 use super::Failure;
 
@@ -123,6 +125,45 @@ enum Scenario {
         #[command(flatten)]
         converge: Converge,
     },
+    /// Copies moving toward demand: a region of nodes asks for popular keys
+    /// inserted far away; Freenet mode against Chord with and without a
+    /// path cache, on the same nodes and requests.
+    CacheMigration {
+        #[command(flatten)]
+        common: Common,
+        /// Network size.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+        nodes: u32,
+        /// Steps of the paper's workload that converge the Freenet network
+        /// first.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        steps: u64,
+        /// Popular keys.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        keys: u32,
+        /// Zipf exponent of the keys' popularity (0: all equally popular).
+        #[arg(long, default_value_t = 1.0, value_parser = parse_exponent)]
+        zipf: f64,
+        /// Nodes in the demand region (an arc of the ring of node locations).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        region: u32,
+        /// Rounds of requests.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rounds: u32,
+        /// Requests per round, each from a random region node.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        requests: u32,
+        /// Entries per node: the Freenet store, and Chord's store plus path
+        /// cache.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+        store: u32,
+        /// Entries of the Chord path cache, out of --store.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        cache: u32,
+        /// Chord replicas beyond the responsible node.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=64))]
+        replicas: u32,
+    },
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -131,6 +172,13 @@ fn parse_seed(text: &str) -> Result<u64, String> {
         None => text.parse(),
     };
     parsed.map_err(|_| format!("{text:?} is not a seed: give a u64 in decimal or 0x-hex"))
+}
+
+fn parse_exponent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=10.0).contains(&s) => Ok(s),
+        _ => Err(format!("{text:?} is not an exponent between 0 and 10")),
+    }
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
@@ -214,6 +262,54 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 "small-world",
                 common,
                 small_world::report(&params, &before, &after),
+            )
+        }
+        Scenario::CacheMigration {
+            common,
+            nodes,
+            steps,
+            keys,
+            zipf,
+            region,
+            rounds,
+            requests,
+            store,
+            cache,
+            replicas,
+        } => {
+            if cache >= store {
+                return Err(anyhow::anyhow!(
+                    "--cache {cache} leaves no Chord store: it must be below --store {store}"
+                )
+                .context(Failure::BadInput));
+            }
+            if region >= nodes {
+                return Err(anyhow::anyhow!(
+                    "--region {region} must be below --nodes {nodes}: the keys are inserted outside it"
+                )
+                .context(Failure::BadInput));
+            }
+            let params = cache_migration::Params {
+                seed: common.seed,
+                nodes,
+                converge_steps: steps,
+                keys: keys as usize,
+                zipf,
+                region,
+                rounds,
+                requests,
+                store: store as usize,
+                cache: cache as usize,
+                replicas: replicas as usize,
+                ..cache_migration::Params::default()
+            };
+            let progress = Progress::new("cache-migration", params.work());
+            let result = cache_migration::run(&params, |done| progress.set(done));
+            progress.finish();
+            (
+                "cache-migration",
+                common,
+                cache_migration::report(&params, &result),
             )
         }
     };
