@@ -158,12 +158,12 @@ fn compare_report_is_deterministic() {
 #[test]
 fn zipf_draws_favour_low_ranks_as_the_exponent_says() {
     use rand::SeedableRng;
-    let cdf = compare::zipf_cdf(100, 1.0);
+    let cdf = fogstore::sim::scenario::zipf_cdf(100, 1.0);
     assert!((cdf[99] - 1.0).abs() < 1e-12);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut counts = [0u32; 100];
     for _ in 0..100_000 {
-        counts[compare::zipf_draw(&cdf, &mut rng)] += 1;
+        counts[fogstore::sim::scenario::zipf_draw(&cdf, &mut rng)] += 1;
     }
     // With s = 1, rank 1 is drawn twice as often as rank 2, 10× rank 10.
     let ratio = |a: usize, b: usize| f64::from(counts[a]) / f64::from(counts[b]);

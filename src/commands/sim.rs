@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use fogstore::sim::progress::Progress;
 use fogstore::sim::scenario::{
-    Report, chord_failures, chord_hops, compare, convergence, faults, scalability, small_world,
+    Report, cache_migration, chord_failures, chord_hops, compare, convergence, faults, scalability,
+    small_world,
 };
 
 use super::Failure;
@@ -181,6 +182,45 @@ enum Scenario {
         #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
         fail: f64,
     },
+    /// Copies moving toward demand: a region of nodes asks for popular keys
+    /// inserted far away; Freenet mode against Chord with and without a
+    /// path cache, on the same nodes and requests.
+    CacheMigration {
+        #[command(flatten)]
+        common: Common,
+        /// Network size.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+        nodes: u32,
+        /// Steps of the paper's workload that converge the Freenet network
+        /// first.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        steps: u64,
+        /// Popular keys.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        keys: u32,
+        /// Zipf exponent of the keys' popularity (0: all equally popular).
+        #[arg(long, default_value_t = 1.0, value_parser = parse_exponent)]
+        zipf: f64,
+        /// Nodes in the demand region (an arc of the ring of node locations).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        region: u32,
+        /// Rounds of requests.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rounds: u32,
+        /// Requests per round, each from a random region node.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        requests: u32,
+        /// Entries per node: the Freenet store, and Chord's store plus path
+        /// cache.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+        store: u32,
+        /// Entries of the Chord path cache, out of --store.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        cache: u32,
+        /// Chord replicas beyond the responsible node.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=64))]
+        replicas: u32,
+    },
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -350,6 +390,54 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
             let figures = compare::run(&params, |i| progress.set(i as u64));
             progress.finish();
             ("compare", common, compare::report(&params, &figures))
+        }
+        Scenario::CacheMigration {
+            common,
+            nodes,
+            steps,
+            keys,
+            zipf,
+            region,
+            rounds,
+            requests,
+            store,
+            cache,
+            replicas,
+        } => {
+            if cache >= store {
+                return Err(anyhow::anyhow!(
+                    "--cache {cache} leaves no Chord store: it must be below --store {store}"
+                )
+                .context(Failure::BadInput));
+            }
+            if region >= nodes {
+                return Err(anyhow::anyhow!(
+                    "--region {region} must be below --nodes {nodes}: the keys are inserted outside it"
+                )
+                .context(Failure::BadInput));
+            }
+            let params = cache_migration::Params {
+                seed: common.seed,
+                nodes,
+                converge_steps: steps,
+                keys: keys as usize,
+                zipf,
+                region,
+                rounds,
+                requests,
+                store: store as usize,
+                cache: cache as usize,
+                replicas: replicas as usize,
+                ..cache_migration::Params::default()
+            };
+            let progress = Progress::new("cache-migration", params.work());
+            let result = cache_migration::run(&params, |done| progress.set(done));
+            progress.finish();
+            (
+                "cache-migration",
+                common,
+                cache_migration::report(&params, &result),
+            )
         }
     };
     write(name, common.out, &report)?;

@@ -280,6 +280,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// How the series is drawn.
     pub style: Style,
+    /// Colour slot, so that related series can share a colour; `None`
+    /// takes the slot of the series' position in the plot.
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -289,8 +292,30 @@ impl Series {
             name: name.to_string(),
             points,
             style,
+            color: None,
         }
     }
+
+    /// The same series drawn in colour slot `slot` (see
+    /// [`Series::color`]).
+    pub fn colored(mut self, slot: usize) -> Self {
+        self.color = Some(slot);
+        self
+    }
+}
+
+/// A shaded stretch of the x axis, the full height of the plot, drawn under
+/// the series (to mark a region of interest, such as where demand is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Name shown in the legend.
+    pub name: String,
+    /// Where the band starts on the x axis.
+    pub from: f64,
+    /// Where it ends.
+    pub to: f64,
+    /// Colour slot (as [`Series::color`]), drawn as a light tint.
+    pub color: usize,
 }
 
 /// A 2-D plot, written as an 800x500 SVG file.
@@ -308,14 +333,17 @@ pub struct Plot {
     pub x_scale: Scale,
     /// Scale of the y axis.
     pub y_scale: Scale,
-    /// The data; each series gets its own colour from plotters' `Palette99`
-    /// (its strong colours first).
+    /// The data; each series gets a colour from plotters' `Palette99` (its
+    /// strong colours first): the one of its colour slot, or of its position.
     pub series: Vec<Series>,
     /// Fixed y range, or `None` to fit the data. Parts of series outside a
     /// fixed range are clipped.
     pub y_range: Option<(f64, f64)>,
     /// Fixed x range, or `None` to fit the data.
     pub x_range: Option<(f64, f64)>,
+    /// Shaded x intervals drawn under the series; they do not widen the
+    /// fitted ranges.
+    pub bands: Vec<Band>,
 }
 
 /// A series after filtering and clipping: what is actually drawn.
@@ -341,6 +369,7 @@ impl Plot {
             series: Vec::new(),
             y_range: None,
             x_range: None,
+            bands: Vec::new(),
         }
     }
 
@@ -365,18 +394,29 @@ impl Plot {
             let (y0, y1) = yr;
             match (self.x_scale, self.y_scale) {
                 (Scale::Linear, Scale::Linear) => {
-                    self.render(&root, x0..x1, y0..y1, &prepared, empty)?
+                    self.render(&root, x0..x1, y0..y1, (xr, yr), &prepared, empty)?
                 }
-                (Scale::Linear, Scale::Log) => {
-                    self.render(&root, x0..x1, (y0..y1).log_scale(), &prepared, empty)?
-                }
-                (Scale::Log, Scale::Linear) => {
-                    self.render(&root, (x0..x1).log_scale(), y0..y1, &prepared, empty)?
-                }
+                (Scale::Linear, Scale::Log) => self.render(
+                    &root,
+                    x0..x1,
+                    (y0..y1).log_scale(),
+                    (xr, yr),
+                    &prepared,
+                    empty,
+                )?,
+                (Scale::Log, Scale::Linear) => self.render(
+                    &root,
+                    (x0..x1).log_scale(),
+                    y0..y1,
+                    (xr, yr),
+                    &prepared,
+                    empty,
+                )?,
                 (Scale::Log, Scale::Log) => self.render(
                     &root,
                     (x0..x1).log_scale(),
                     (y0..y1).log_scale(),
+                    (xr, yr),
                     &prepared,
                     empty,
                 )?,
@@ -516,6 +556,7 @@ impl Plot {
         root: &DrawingArea<SVGBackend<'_>, Shift>,
         x_spec: XS,
         y_spec: YS,
+        (xr, yr): ((f64, f64), (f64, f64)),
         prepared: &[Prepared<'_>],
         empty: bool,
     ) -> Result<(), ReportError>
@@ -542,9 +583,27 @@ impl Plot {
             .draw()
             .map_err(plot_err)?;
 
-        let legend = self.series.len() > 1;
+        let legend = self.series.len() + self.bands.len() > 1;
+        // Bands first, so the data is drawn over them; clipped to the axes.
+        for band in &self.bands {
+            let (lo, hi) = (band.from.max(xr.0), band.to.min(xr.1));
+            if lo.is_nan() || hi.is_nan() || lo >= hi {
+                continue;
+            }
+            let fill = series_color(band.color).mix(0.15).filled();
+            let anno = chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(lo, yr.0), (hi, yr.1)],
+                    fill,
+                )))
+                .map_err(plot_err)?;
+            if legend {
+                anno.label(band.name.as_str())
+                    .legend(move |(x, y)| Rectangle::new([(x - 8, y - 5), (x + 12, y + 5)], fill));
+            }
+        }
         for (i, s) in prepared.iter().enumerate() {
-            let color = series_color(i);
+            let color = series_color(self.series[i].color.unwrap_or(i));
             let line = ShapeStyle::from(&color).stroke_width(2);
             let fill = ShapeStyle::from(&color).filled();
             for piece in &s.lines {
@@ -598,7 +657,7 @@ impl Plot {
     }
 }
 
-/// Colour of the `i`-th series: plotters' `Palette99`, in an order that
+/// Colour of slot `i` (by default the `i`-th series): plotters' `Palette99`, in an order that
 /// leaves out its pale entries (yellow, cyan, pastels), which are hard to see
 /// on white; it cycles after 12 series.
 fn series_color(i: usize) -> RGBAColor {

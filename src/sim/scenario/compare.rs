@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::convergence;
-use super::{Report, chord_ring, quantile};
+use super::{Report, chord_ring, quantile, zipf_cdf, zipf_draw};
 use crate::routing::{ChordConfig, ClientOp, PeerId, Protocol};
 use crate::sim::content::{VirtualContent, VirtualKey};
 use crate::sim::engine::{Latency, Network, Outcome};
@@ -116,29 +116,6 @@ struct Workload {
     keys: Vec<(PeerId, VirtualKey)>,
     requests: Vec<(PeerId, usize)>,
     failing: Vec<PeerId>,
-}
-
-/// Zipf popularity: the cumulative weight of ranks `0..k` with exponent
-/// `s`, normalised; a rank is drawn by searching a uniform draw in it.
-pub fn zipf_cdf(k: usize, s: f64) -> Vec<f64> {
-    let mut acc = 0.0;
-    let mut cdf: Vec<f64> = (1..=k)
-        .map(|rank| {
-            acc += (rank as f64).powf(-s);
-            acc
-        })
-        .collect();
-    for c in &mut cdf {
-        *c /= acc;
-    }
-    cdf
-}
-
-/// A rank drawn from a [`zipf_cdf`].
-pub fn zipf_draw<R: Rng + ?Sized>(cdf: &[f64], rng: &mut R) -> usize {
-    let u: f64 = rng.r#gen();
-    cdf.partition_point(|&c| c < u)
-        .min(cdf.len().saturating_sub(1))
 }
 
 fn workload(params: &Params) -> Workload {

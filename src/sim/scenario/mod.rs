@@ -1,6 +1,7 @@
 //! The studies `fog sim` runs. Each takes its parameters, runs seeded, and
 //! writes CSV series, SVG plots and `summary.json` into an output folder.
 
+pub mod cache_migration;
 pub mod chord_failures;
 pub mod chord_hops;
 pub mod compare;
@@ -104,6 +105,29 @@ pub fn chord_ring_from(
             .set_ring(predecessor, successors, fingers);
     }
     net
+}
+
+/// Zipf popularity: the cumulative weight of ranks `0..k` with exponent
+/// `s`, normalised; a rank is drawn by searching a uniform draw in it.
+pub fn zipf_cdf(k: usize, s: f64) -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut cdf: Vec<f64> = (1..=k)
+        .map(|rank| {
+            acc += (rank as f64).powf(-s);
+            acc
+        })
+        .collect();
+    for c in &mut cdf {
+        *c /= acc;
+    }
+    cdf
+}
+
+/// A rank drawn from a [`zipf_cdf`].
+pub fn zipf_draw<R: Rng + ?Sized>(cdf: &[f64], rng: &mut R) -> usize {
+    let u: f64 = rng.r#gen();
+    cdf.partition_point(|&c| c < u)
+        .min(cdf.len().saturating_sub(1))
 }
 
 /// The paper's workload: keys inserted so far, from which requests draw.
