@@ -71,8 +71,9 @@ pub(crate) struct NodeArgs {
     /// hears nothing for three times this is closed. [default: 15]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(KEEPALIVE_SECS))]
     keepalive_secs: Option<u64>,
-    /// Requests, inserts, announcements and pings a peer may send per
-    /// second on average before it is dropped; 0 is no limit.
+    /// Requests, inserts, announcements, Chord queries and transfers, and
+    /// pings a peer may send per second on average before it is dropped;
+    /// 0 is no limit.
     /// [default: 5000]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(REQUEST_RATE)))]
     request_rate: Option<u32>,

@@ -300,7 +300,15 @@ impl Actor {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => break None,
-                    Some(Command::Shutdown { reply }) => break Some(reply),
+                    Some(Command::Shutdown { reply }) => {
+                        // Leave gracefully: a Chord node hands its keys to
+                        // its successor and tells its neighbours, whose
+                        // links drain what is queued before they close.
+                        let client = ClientId(self.next_client);
+                        self.next_client += 1;
+                        self.feed(Input::Client { client, op: ClientOp::Leave });
+                        break Some(reply);
+                    }
                     Some(command) => self.on_command(command),
                 },
                 Some(event) = events.recv() => self.on_event(event),
@@ -1053,6 +1061,10 @@ impl Actor {
                 | Message::Insert { .. }
                 | Message::Announce { .. }
                 | Message::FindSuccessor { .. }
+                | Message::Notify { .. }
+                | Message::GetPredecessor { .. }
+                | Message::GetSuccessorList { .. }
+                | Message::StoreTransfer { .. }
                 | Message::Ping { .. }
         );
         if limited && !linked.bucket.take(now) {

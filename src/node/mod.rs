@@ -91,7 +91,8 @@ pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_secs(1);
 /// Longest wait between reconnection attempts, unless configured otherwise.
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(300);
 
-/// Requests, inserts, announcements and pings a peer may send per second
+/// Requests, inserts, announcements, Chord queries and transfers, and
+/// pings a peer may send per second
 /// on average, unless configured otherwise. Well above what an honest
 /// neighbour sends on a fast link (a bulk transfer on loopback reaches
 /// about 2,700 requests a second, a 1 Gbit/s link carries at most about
@@ -169,8 +170,8 @@ pub struct PeerConfig {
     pub reconnect_min: Duration,
     /// Longest wait between attempts; the wait doubles up to it.
     pub reconnect_max: Duration,
-    /// Requests, inserts, announcements and pings one peer may send per
-    /// second on average; a peer that sends more is dropped. 0 turns the
+    /// Requests, inserts, announcements, Chord queries and transfers, and
+    /// pings one peer may send per second on average; a peer that sends more is dropped. 0 turns the
     /// limit off.
     pub request_rate: u32,
     /// How many of them a peer may send at once (at least 1).

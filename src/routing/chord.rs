@@ -72,7 +72,9 @@ impl Default for ChordConfig {
             fix_fingers_ms: 1_000,
             check_predecessor_ms: 2_000,
             hop_timeout_ms: 2_000,
-            client_timeout_ms: 120_000,
+            // Longer than a first hop's deadline (2 s × 64 hops left), so a
+            // client's request can still be routed around a silent peer.
+            client_timeout_ms: 180_000,
             max_in_flight: 256,
             loop_memory: 64,
         }
