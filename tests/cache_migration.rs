@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use fogstore::routing::PeerId;
-use fogstore::sim::scenario::cache_migration::{self, Migration, Mode, Params, Point, Run};
+use fogstore::sim::scenario::Mode;
+use fogstore::sim::scenario::cache_migration::{self, Migration, Params, Point, Run};
 
 /// A network small enough for a debug build: 150 nodes, a region of 10
 /// asking for 6 keys over 8 rounds.

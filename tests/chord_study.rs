@@ -126,8 +126,8 @@ fn small_compare(seed: u64) -> compare::Params {
 fn the_comparison_runs_one_workload_over_the_three_modes() {
     let params = small_compare(1);
     let figures = compare::run(&params, |_| {});
-    let modes: Vec<compare::Mode> = figures.iter().map(|f| f.mode).collect();
-    assert_eq!(modes, compare::Mode::ALL);
+    let modes: Vec<fogstore::sim::scenario::Mode> = figures.iter().map(|f| f.mode).collect();
+    assert_eq!(modes, fogstore::sim::scenario::Mode::ALL);
     for f in &figures {
         assert!(f.success > 0.9, "{:?}: success {}", f.mode, f.success);
     }

@@ -386,7 +386,8 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 fail,
                 ..compare::Params::default()
             };
-            let progress = Progress::new("compare", compare::Mode::ALL.len() as u64);
+            let progress =
+                Progress::new("compare", fogstore::sim::scenario::Mode::ALL.len() as u64);
             let figures = compare::run(&params, |i| progress.set(i as u64));
             progress.finish();
             ("compare", common, compare::report(&params, &figures))

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::convergence::{self, Converged};
-use super::{Probe, Report, chord_ring, node_location, quantile, zipf_cdf, zipf_draw};
+use super::{Mode, Probe, Report, chord_ring, node_location, quantile, zipf_cdf, zipf_draw};
 use crate::key::Location;
 use crate::routing::{ChordConfig, ClientOp, PeerId, Protocol, Store};
 use crate::sim::content::{VirtualContent, VirtualKey};
@@ -111,41 +111,6 @@ impl Params {
         at.push(self.rounds);
         at.dedup();
         at
-    }
-}
-
-/// One of the three networks compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Mode {
-    /// Freenet mode, converged.
-    Freenet,
-    /// Chord without a path cache: only the responsible node and its
-    /// replicas ever hold a key.
-    Chord,
-    /// Chord with a path cache.
-    ChordCache,
-}
-
-impl Mode {
-    /// The three, in report order.
-    pub const ALL: [Mode; 3] = [Mode::Freenet, Mode::Chord, Mode::ChordCache];
-
-    /// Name in plots and tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Freenet => "Freenet",
-            Mode::Chord => "Chord",
-            Mode::ChordCache => "Chord + path cache",
-        }
-    }
-
-    /// Stem of its files.
-    pub fn file(self) -> &'static str {
-        match self {
-            Mode::Freenet => "freenet",
-            Mode::Chord => "chord",
-            Mode::ChordCache => "chord-cache",
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::convergence;
-use super::{Report, chord_ring, quantile, zipf_cdf, zipf_draw};
+use super::{Mode, Report, chord_ring, quantile, zipf_cdf, zipf_draw};
 use crate::routing::{ChordConfig, ClientOp, PeerId, Protocol};
 use crate::sim::content::{VirtualContent, VirtualKey};
 use crate::sim::engine::{Latency, Network, Outcome};
@@ -59,31 +59,6 @@ impl Default for Params {
             htl: 20,
             successors: 8,
             popular: 10,
-        }
-    }
-}
-
-/// The modes compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Freenet mode, after converging on the paper's workload.
-    Freenet,
-    /// Chord mode, stable ring, no cache.
-    Chord,
-    /// Chord mode with a return-path cache.
-    ChordCache,
-}
-
-impl Mode {
-    /// Every mode, in report order.
-    pub const ALL: [Mode; 3] = [Mode::Freenet, Mode::Chord, Mode::ChordCache];
-
-    /// Its name in tables and plots.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Freenet => "Freenet",
-            Mode::Chord => "Chord",
-            Mode::ChordCache => "Chord + path cache",
         }
     }
 }

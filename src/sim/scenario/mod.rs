@@ -66,6 +66,41 @@ pub fn ring_lattice(
     net
 }
 
+/// The three networks the comparisons run (`compare`, `cache-migration`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Freenet mode, converged.
+    Freenet,
+    /// Chord without a path cache: only the responsible node and its
+    /// replicas ever hold a key.
+    Chord,
+    /// Chord with a path cache.
+    ChordCache,
+}
+
+impl Mode {
+    /// The three, in report order.
+    pub const ALL: [Mode; 3] = [Mode::Freenet, Mode::Chord, Mode::ChordCache];
+
+    /// Name in plots and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Freenet => "Freenet",
+            Mode::Chord => "Chord",
+            Mode::ChordCache => "Chord + path cache",
+        }
+    }
+
+    /// Stem of its files.
+    pub fn file(self) -> &'static str {
+        match self {
+            Mode::Freenet => "freenet",
+            Mode::Chord => "chord",
+            Mode::ChordCache => "chord-cache",
+        }
+    }
+}
+
 /// A Chord ring of `n` nodes at [`node_location`]s in its stable state
 /// (every predecessor, successor list and finger exact), as the Chord
 /// paper's simulator starts; each node stores `store_items` entries and
