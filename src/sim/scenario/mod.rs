@@ -1,6 +1,7 @@
 //! The studies `fog sim` runs. Each takes its parameters, runs seeded, and
 //! writes CSV series, SVG plots and `summary.json` into an output folder.
 
+pub mod anonymity;
 pub mod convergence;
 pub mod faults;
 pub mod scalability;
