@@ -133,8 +133,8 @@ impl Params {
 /// HTL 1 waits, the node times out and tries its next peer while the first
 /// branch still runs, and the abandoned branch's answer is dropped.
 /// Measured on the default converged network (1000 requests and inserts
-/// from random nodes): 9% of them then fork across nearly every node (up
-/// to 140,000 messages), and success falls from 91% to 65%.
+/// from random nodes): 8% of them then fork across nearly every node (up
+/// to 154,000 messages), and success falls from 91% to 64%.
 /// No link is slow or lost in this experiment, so every such timeout is
 /// spurious; at 20 s none fires, and the anonymity measured is that of
 /// the routing, not of the forking.
@@ -644,34 +644,18 @@ pub fn plan<R: Rng>(
 // ---------------------------------------------------------------------------
 // Networks
 
-/// The same network with every core's settings replaced by `config` (the
-/// core keeps its settings private and fixed, so the network is rebuilt):
-/// each node keeps its location, its routing references and its stored
-/// keys, the store in its LRU order. The references are re-added in
-/// location order, so their LRU order is lost; tables converged from the
-/// paper's workload are far from full, so none is evicted in this
-/// experiment either way.
+/// A copy of `net` with every core's settings replaced by `config`
+/// (through `Core::set_config`, so references keep their LRU order and
+/// stores their contents; the tables keep their capacity).
 pub fn with_config(
     net: &Network<SimCore<VirtualContent>>,
-    seed: u64,
     config: Config,
-    store_items: usize,
 ) -> Network<SimCore<VirtualContent>> {
-    let mut rebuilt = Network::new(seed, Latency::default());
-    for (_, node) in net.nodes() {
-        rebuilt.add_node(config, node.location(), store_items);
+    let mut copy = net.clone();
+    for i in 0..copy.len() {
+        copy.node_mut(PeerId(i as u32)).set_config(config);
     }
-    for (id, node) in net.nodes() {
-        for (location, peer) in node.table().iter() {
-            rebuilt.node_mut(id).add_reference(location, peer);
-        }
-        let mut keys: Vec<VirtualKey> = node.store().keys().copied().collect();
-        keys.reverse();
-        for key in keys {
-            rebuilt.node_mut(id).preload(key, ());
-        }
-    }
-    rebuilt
+    copy
 }
 
 /// A navigable small world (Kleinberg's ring) of `n` nodes at
@@ -842,7 +826,7 @@ pub fn run(params: &Params, mut tick: impl FnMut(u64)) -> Results {
     let store = convergence::Params::default().store;
     let Converged { net, workload, .. } = convergence::converge(&params.converge(), |_| {});
     let keys = workload.keys;
-    let base = |coin: bool| with_config(&net, params.seed, node_config(coin), store);
+    let base = |coin: bool| with_config(&net, node_config(coin));
     let freenet = [base(true), base(false)];
     drop(net);
     let live: Vec<PeerId> = (0..n).map(PeerId).collect();
