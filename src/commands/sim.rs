@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use fogstore::sim::progress::Progress;
 use fogstore::sim::scenario::{
-    Report, cache_migration, chord_failures, chord_hops, compare, convergence, faults, scalability,
-    small_world,
+    Report, anonymity, cache_migration, chord_failures, chord_hops, compare, convergence, faults,
+    scalability, small_world,
 };
 
 use super::Failure;
@@ -221,6 +221,38 @@ enum Scenario {
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=64))]
         replicas: u32,
     },
+    /// Requester anonymity: a fraction of the nodes log what they relay;
+    /// a naive and a statistical attacker name originators. Precision and
+    /// recall for Freenet with the HTL coin on and off, and for Chord.
+    Anonymity {
+        #[command(flatten)]
+        common: Common,
+        /// Network size.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(20..=100_000))]
+        nodes: u32,
+        /// Convergence steps before the Freenet network is measured.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        steps: u64,
+        /// Shares of the nodes that are adversaries, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.01, 0.02, 0.05, 0.1, 0.2], value_parser = parse_fraction)]
+        fractions: Vec<f64>,
+        /// Single-block requests by honest nodes per run (naive attacker).
+        #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        requests: u32,
+        /// Splitfile downloads per run (statistical attacker).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        downloads: u32,
+        /// Blocks per splitfile.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        blocks: u32,
+        /// Peers per node in the small-world network.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=200))]
+        peers: u32,
+        /// False-positive rate the statistical attacker allows per relaying
+        /// neighbour and file.
+        #[arg(long, default_value_t = 0.01, value_parser = parse_fraction)]
+        false_positive: f64,
+    },
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -235,6 +267,15 @@ fn parse_exponent(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if (0.0..=10.0).contains(&s) => Ok(s),
         _ => Err(format!("{text:?} is not an exponent between 0 and 10")),
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err(format!(
+            "{text:?} is not a fraction strictly between 0 and 1"
+        )),
     }
 }
 
@@ -439,6 +480,40 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 common,
                 cache_migration::report(&params, &result),
             )
+        }
+        Scenario::Anonymity {
+            common,
+            nodes,
+            steps,
+            fractions,
+            requests,
+            downloads,
+            blocks,
+            peers,
+            false_positive,
+        } => {
+            if peers >= nodes {
+                return Err(anyhow::anyhow!(
+                    "--peers {peers} needs more than {peers} nodes (--nodes {nodes})"
+                ))
+                .context(Failure::BadInput);
+            }
+            let params = anonymity::Params {
+                seed: common.seed,
+                nodes,
+                steps,
+                fractions,
+                requests: requests as usize,
+                downloads: downloads as usize,
+                blocks: blocks as usize,
+                peers,
+                false_positive,
+                ..anonymity::Params::default()
+            };
+            let progress = Progress::new("anonymity", params.runs());
+            let results = anonymity::run(&params, |done| progress.set(done));
+            progress.finish();
+            ("anonymity", common, anonymity::report(&params, &results))
         }
     };
     write(name, common.out, &report)?;

@@ -242,6 +242,20 @@ impl<C: Content, S: Store<C>> Core<C, S> {
 
     // ---- mutators ----
 
+    /// Replaces the settings, keeping this node's id and its routing
+    /// table's capacity (fixed when the core is made). For a simulation
+    /// that switches a trained network to other settings: the anonymity
+    /// study turns the real node's HTL coin and no-cache zones on after
+    /// the paper's workload has converged the network, so that everything
+    /// else (references in their LRU order, stores, link coins) stays.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = Config {
+            me: self.config.me,
+            routing_table_size: self.config.routing_table_size,
+            ..config
+        };
+    }
+
     /// Adds or refreshes a routing reference (bootstrap, or a driver that
     /// learned of a peer).
     pub fn add_reference(&mut self, location: Location, peer: PeerId) {

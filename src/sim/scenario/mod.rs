@@ -1,6 +1,7 @@
 //! The studies `fog sim` runs. Each takes its parameters, runs seeded, and
 //! writes CSV series, SVG plots and `summary.json` into an output folder.
 
+pub mod anonymity;
 pub mod cache_migration;
 pub mod chord_failures;
 pub mod chord_hops;
