@@ -36,6 +36,25 @@ pub struct Config {
     pub loop_memory: usize,
 }
 
+impl Config {
+    /// Extra hops the HTL coins can add to a path: for each coin that may
+    /// keep HTL unchanged, the run of hops that keeps it so with 99%
+    /// confidence (7 at a probability of 0.5, 17 at 0.25), at most 32.
+    pub fn coin_runs(&self) -> u64 {
+        let run = |decrement: f64| -> u64 {
+            if decrement >= 1.0 {
+                0
+            } else if decrement <= 0.0 {
+                32
+            } else {
+                let hops = (0.01f64.ln() / (1.0 - decrement).ln()).ceil();
+                (hops as u64).min(32)
+            }
+        };
+        run(self.decrement_at_max) + run(self.decrement_at_one)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

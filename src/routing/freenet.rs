@@ -343,8 +343,14 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         u32::from(self.config.max_htl) >= u32::from(received_htl) + u32::from(zone)
     }
 
+    /// When to give up on the peer a request at `htl` went to. The rest of
+    /// its path may be longer than `htl` hops: links that keep HTL at the
+    /// maximum, and at 1, can each pass it on unchanged for a run of hops.
+    /// A deadline that ignored those runs would fire while the path is
+    /// still working, and the request would fork into every peer in turn.
     fn hop_deadline(&self, now: Time, htl: u8) -> Time {
-        now.plus_ms(self.config.hop_timeout_ms_per_htl * u64::from(htl.max(1)))
+        let hops = u64::from(htl.max(1)) + self.config.coin_runs();
+        now.plus_ms(self.config.hop_timeout_ms_per_htl * hops)
     }
 
     fn on_message<R: Rng + ?Sized>(&mut self, now: Time, from: PeerId, msg: Msg<C>, rng: &mut R) {

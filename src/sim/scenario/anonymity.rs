@@ -126,28 +126,10 @@ impl Params {
     }
 }
 
-/// Per-HTL hop timeout of every Freenet-mode node here: ten times the real
-/// node's 2 s. With the coin on, a request that reaches HTL 1 goes on
-/// while its links keep HTL 1 (three in four), and each of those hops may
-/// spend round trips on loops; such a chain outlives the 2 s a node at
-/// HTL 1 waits, the node times out and tries its next peer while the first
-/// branch still runs, and the abandoned branch's answer is dropped.
-/// Measured on the default converged network (1000 requests and inserts
-/// from random nodes): 8% of them then fork across nearly every node (up
-/// to 154,000 messages), and success falls from 91% to 64%.
-/// No link is slow or lost in this experiment, so every such timeout is
-/// spurious; at 20 s none fires, and the anonymity measured is that of
-/// the routing, not of the forking.
-pub const HOP_TIMEOUT_MS_PER_HTL: u64 = 20_000;
-
 /// The real node's settings with the HTL coin on (`Config::default()`), or
-/// off: every link always decrements, at max HTL and at 1 alike. Both with
-/// the hop timeout of [`HOP_TIMEOUT_MS_PER_HTL`].
+/// off: every link always decrements, at max HTL and at 1 alike.
 pub fn node_config(coin: bool) -> Config {
-    let config = Config {
-        hop_timeout_ms_per_htl: HOP_TIMEOUT_MS_PER_HTL,
-        ..Config::default()
-    };
+    let config = Config::default();
     if coin {
         config
     } else {

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
+use super::anonymity::{self, Score};
 use super::convergence;
 use super::{Mode, Report, chord_ring, quantile, zipf_cdf, zipf_draw};
 use crate::routing::{ChordConfig, ClientOp, PeerId, Protocol};
@@ -37,12 +38,13 @@ pub struct Params {
     /// Freenet mode: steps of the paper's workload that teach the network
     /// to route before the comparison starts.
     pub converge_steps: u64,
-    /// Freenet mode: hops to live of inserts and requests.
-    pub htl: u8,
     /// Chord mode: successors kept, and replicas beyond a key's owner.
     pub successors: usize,
     /// Keys counted as popular, for the replica count.
     pub popular: usize,
+    /// Share of the nodes that are passive adversaries, for the naive
+    /// attacker's precision (see the `anonymity` scenario).
+    pub adversaries: f64,
 }
 
 impl Default for Params {
@@ -56,9 +58,9 @@ impl Default for Params {
             fail: 0.1,
             store: 50,
             converge_steps: 5000,
-            htl: 20,
             successors: 8,
             popular: 10,
+            adversaries: 0.05,
         }
     }
 }
@@ -84,6 +86,9 @@ pub struct Figures {
     pub stored: f64,
     /// Mean nodes holding each popular key at the end.
     pub popular_replicas: f64,
+    /// The naive attacker ("a request at the highest HTL comes from its
+    /// sender"), over every request the adversaries saw.
+    pub naive: Score,
 }
 
 /// The shared workload: who inserts what, who asks for what, who fails.
@@ -91,6 +96,8 @@ struct Workload {
     keys: Vec<(PeerId, VirtualKey)>,
     requests: Vec<(PeerId, usize)>,
     failing: Vec<PeerId>,
+    /// Passive adversaries: among the survivors, never requesters.
+    adversaries: Vec<PeerId>,
 }
 
 fn workload(params: &Params) -> Workload {
@@ -99,7 +106,10 @@ fn workload(params: &Params) -> Workload {
     order.shuffle(&mut rng);
     let failed =
         ((params.fail.clamp(0.0, 0.9) * order.len() as f64).round() as usize).min(order.len() - 1);
-    let (failing, survivors) = order.split_at(failed);
+    let (failing, rest) = order.split_at(failed);
+    let spies = ((params.adversaries.clamp(0.0, 0.5) * order.len() as f64).round() as usize)
+        .min(rest.len() - 1);
+    let (adversaries, survivors) = rest.split_at(spies);
     let keys = (0..params.keys)
         .map(|_| {
             let node = *survivors.choose(&mut rng).expect("survivors");
@@ -117,22 +127,29 @@ fn workload(params: &Params) -> Workload {
         keys,
         requests,
         failing: failing.to_vec(),
+        adversaries: adversaries.to_vec(),
     }
 }
 
-/// Runs the workload on `net`; `htl` is the request HTL (None: the node's).
+/// Runs the workload on `net`, whose nodes start requests at `max_htl`.
 fn measure<P>(
     mode: Mode,
     mut net: Network<P>,
     w: &Workload,
-    htl: Option<u8>,
+    max_htl: u8,
     params: &Params,
 ) -> Figures
 where
     P: Protocol<Content = VirtualContent> + Clone + std::fmt::Debug,
 {
+    let htl = None;
     for &(node, key) in &w.keys {
         net.run_op(node, ClientOp::Put { key, data: (), htl });
+    }
+    let mut adversary = vec![false; params.nodes as usize];
+    for &spy in &w.adversaries {
+        adversary[spy.0 as usize] = true;
+        net.watch(spy);
     }
     let before: Vec<u64> = (0..params.nodes).map(|i| net.load(PeerId(i))).collect();
     let half = w.requests.len() / 2;
@@ -146,6 +163,9 @@ where
         let key = w.keys[rank].1;
         outcomes.push(net.run_op(node, ClientOp::Get { key, htl }));
     }
+    let observed = net.take_observed();
+    let guesses = anonymity::naive_guesses(&observed, &adversary, max_htl);
+    let naive = anonymity::score_naive(&guesses, &observed, &outcomes);
     let share = |outs: &[Outcome<VirtualContent>]| {
         outs.iter().filter(|o| o.succeeded()).count() as f64 / outs.len().max(1) as f64
     };
@@ -184,6 +204,7 @@ where
         state: mean(&|n| n.state_size()),
         stored: mean(&|n| n.stored()),
         popular_replicas,
+        naive,
     }
 }
 
@@ -201,13 +222,11 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Figures> {
         },
         |_| {},
     );
-    let mut figures = vec![measure(
-        Mode::Freenet,
-        converged.net,
-        &w,
-        Some(params.htl),
-        params,
-    )];
+    // The paper's network, then the settings the real node runs with:
+    // the HTL coin, the no-cache zones, source rewriting.
+    let real = anonymity::node_config(true);
+    let freenet = anonymity::with_config(&converged.net, real);
+    let mut figures = vec![measure(Mode::Freenet, freenet, &w, real.max_htl, params)];
     tick(1);
     for (i, cache) in [(2, 0), (3, params.store)] {
         let config = ChordConfig {
@@ -230,7 +249,7 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Figures> {
         } else {
             Mode::ChordCache
         };
-        figures.push(measure(mode, net, &w, None, params));
+        figures.push(measure(mode, net, &w, config.max_htl, params));
         tick(i);
     }
     figures
@@ -254,6 +273,8 @@ pub fn report(params: &Params, figures: &[Figures]) -> Report {
             "state_per_node",
             "stored_per_node",
             "popular_replicas",
+            "naive_precision",
+            "naive_recall",
         ],
     );
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -271,6 +292,8 @@ pub fn report(params: &Params, figures: &[Figures]) -> Report {
             f.state,
             f.stored,
             f.popular_replicas,
+            f.naive.precision(),
+            f.naive.recall(),
         ]);
     }
     let mut cdf = Plot::new(
@@ -319,7 +342,7 @@ pub fn report(params: &Params, figures: &[Figures]) -> Report {
         "params": { "seed": params.seed, "nodes": params.nodes, "keys": params.keys,
                     "requests": params.requests, "zipf": params.zipf, "fail": params.fail,
                     "store": params.store, "converge_steps": params.converge_steps,
-                    "htl": params.htl, "successors": params.successors, "popular": params.popular },
+                    "adversaries": params.adversaries, "successors": params.successors, "popular": params.popular },
         "modes": figures.iter().map(|f| json!({
             "mode": f.mode.name(), "success": f.success,
             "success_after_failure": f.success_after_failure,
@@ -328,6 +351,8 @@ pub fn report(params: &Params, figures: &[Figures]) -> Report {
             "max_load": f.load.last().copied().unwrap_or(0.0), "mean_load": mean(&f.load),
             "state_per_node": f.state, "stored_per_node": f.stored,
             "popular_replicas": f.popular_replicas,
+            "naive_precision": f.naive.precision(), "naive_recall": f.naive.recall(),
+            "naive_names": f.naive.guesses,
         })).collect::<Vec<_>>(),
     });
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
@@ -363,6 +388,13 @@ pub fn report(params: &Params, figures: &[Figures]) -> Report {
     });
     printed += &row("entries stored per node", &|f| format!("{:.1}", f.stored));
     printed += &row(&popular_row, &|f| format!("{:.1}", f.popular_replicas));
+    let spies = format!(
+        "naive attacker, {:.0}% adversaries: precision / recall",
+        100.0 * params.adversaries
+    );
+    printed += &row(&spies, &|f| {
+        format!("{} / {}", pct(f.naive.precision()), pct(f.naive.recall()))
+    });
     Report {
         tables: vec![table],
         plots: vec![cdf, load],
