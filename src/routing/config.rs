@@ -73,3 +73,25 @@ impl Default for Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn coin_runs_cover_99_percent_of_the_runs_the_coins_allow() {
+        // 0.5^7 < 1% ≤ 0.5^6; 0.75^17 < 1% ≤ 0.75^16.
+        assert_eq!(Config::default().coin_runs(), 7 + 17);
+        let plain = Config {
+            decrement_at_max: 1.0,
+            decrement_at_one: 1.0,
+            ..Config::default()
+        };
+        assert_eq!(plain.coin_runs(), 0);
+        let never = Config {
+            decrement_at_max: 0.0,
+            ..plain
+        };
+        assert_eq!(never.coin_runs(), 32);
+    }
+}
