@@ -1,9 +1,9 @@
 //! The `anonymity` scenario's attackers on networks where the answer is
 //! known, its determinism, and its command line.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::{check_determinism, fog, temp_dir};
 use fogstore::routing::{Config, PeerId};
 use fogstore::sim::content::{VirtualContent, VirtualKey};
 use fogstore::sim::engine::{Latency, Network, SimCore};
@@ -156,41 +156,19 @@ fn small(seed: u64) -> Params {
     }
 }
 
-/// Everything a report would write, as text.
-fn rendered(seed: u64) -> Vec<String> {
-    let params = small(seed);
-    let report = anonymity::report(&params, &anonymity::run(&params, |_| {}));
-    let mut out = vec![report.printed.clone(), report.summary.to_string()];
-    out.extend(report.tables.iter().map(|t| t.to_csv().unwrap()));
-    out.extend(report.plots.iter().map(|p| p.render_svg().unwrap()));
-    out
-}
-
 #[test]
 fn the_same_seed_gives_the_same_report() {
-    let a = rendered(7);
-    assert_eq!(a, rendered(7));
-    assert_ne!(a, rendered(8));
+    let report = |seed| {
+        let params = small(seed);
+        anonymity::report(&params, &anonymity::run(&params, |_| {}))
+    };
+    let a = check_determinism(report, 7, 8);
     // Coin off and Chord: the naive attacker is never wrong.
     let summary: serde_json::Value = serde_json::from_str(&a[1]).unwrap();
     for setting in ["freenet-coin-off", "chord", "small-world-coin-off"] {
         let pooled = &summary["settings"][setting]["pooled"]["naive"];
         assert_eq!(pooled["precision"], 1.0, "{setting}: {pooled}");
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fog-anon-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn fog(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fog"))
-        .args(args)
-        .env("FOG_NO_PROGRESS", "1")
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -4,8 +4,10 @@
 //! without one; the same seed gives the same output.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
+mod common;
+
+use common::{check_determinism, fog, temp_dir};
 use fogstore::routing::PeerId;
 use fogstore::sim::scenario::Mode;
 use fogstore::sim::scenario::cache_migration::{self, Migration, Params, Point, Run};
@@ -197,22 +199,11 @@ fn chord_without_a_cache_keeps_its_replicas_and_its_paths() {
 
 #[test]
 fn the_same_seed_gives_the_same_report() {
-    let render = |seed: u64| {
+    let report = |seed| {
         let params = small(seed);
-        let report = cache_migration::report(&params, &cache_migration::run(&params, |_| {}));
-        let mut text = report.printed.clone();
-        text.push_str(&report.summary.to_string());
-        for t in &report.tables {
-            text.push_str(&t.to_csv().unwrap());
-        }
-        for p in &report.plots {
-            text.push_str(&p.render_svg().unwrap());
-        }
-        text
+        cache_migration::report(&params, &cache_migration::run(&params, |_| {}))
     };
-    let a = render(11);
-    assert_eq!(a, render(11), "same seed, same bytes");
-    assert_ne!(a, render(12), "another seed, another run");
+    let a = check_determinism(report, 11, 12).concat();
     for name in ["Freenet", "Chord + path cache", "region:"] {
         assert!(a.contains(name), "{name} missing");
     }
@@ -220,15 +211,7 @@ fn the_same_seed_gives_the_same_report() {
 
 #[test]
 fn fog_sim_cache_migration_writes_its_files() {
-    let dir = std::env::temp_dir().join(format!("fog-cache-migration-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let fog = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fog"))
-            .args(args)
-            .env("FOG_NO_PROGRESS", "1")
-            .output()
-            .unwrap()
-    };
+    let dir = temp_dir("cache-migration-cli");
     let out = fog(&[
         "sim",
         "cache-migration",

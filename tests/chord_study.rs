@@ -1,16 +1,10 @@
 //! The Chord studies and the comparison on small networks: they reproduce
 //! the Chord paper's shapes, and the same seed gives the same report.
 
-use fogstore::sim::scenario::{Report, chord_failures, chord_hops, compare};
+mod common;
 
-/// Runs `make` for seeds 7, 7 and 8: the same seed must give the same
-/// summary and table, another seed other results.
-fn check_determinism(make: impl Fn(u64) -> Report) {
-    let [a, b, c] = [make(7), make(7), make(8)];
-    assert_eq!(a.summary, b.summary);
-    assert_eq!(a.printed, b.printed);
-    assert_ne!(a.summary, c.summary);
-}
+use common::check_determinism;
+use fogstore::sim::scenario::{chord_failures, chord_hops, compare};
 
 #[test]
 fn chord_lookups_take_about_half_log2_n_hops_and_always_find_the_successor() {
@@ -55,17 +49,21 @@ fn chord_hops_is_within_five_percent_of_the_paper_up_to_a_million_nodes() {
 
 #[test]
 fn chord_hops_report_is_deterministic() {
-    check_determinism(|seed| {
-        let params = chord_hops::Params {
-            seed,
-            min_exp: 4,
-            max_exp: 8,
-            lookups: 300,
-            ring_budget: 1 << 10,
-            pdf_exp: 6,
-        };
-        chord_hops::report(&params, &chord_hops::run(&params, |_| {}))
-    });
+    check_determinism(
+        |seed| {
+            let params = chord_hops::Params {
+                seed,
+                min_exp: 4,
+                max_exp: 8,
+                lookups: 300,
+                ring_budget: 1 << 10,
+                pdf_exp: 6,
+            };
+            chord_hops::report(&params, &chord_hops::run(&params, |_| {}))
+        },
+        7,
+        8,
+    );
 }
 
 fn small_failures(seed: u64) -> chord_failures::Params {
@@ -105,10 +103,14 @@ fn after_simultaneous_failures_lookups_fail_about_as_often_as_keys_are_lost() {
 
 #[test]
 fn chord_failures_report_is_deterministic() {
-    check_determinism(|seed| {
-        let params = small_failures(seed);
-        chord_failures::report(&params, &chord_failures::run(&params, |_| {}))
-    });
+    check_determinism(
+        |seed| {
+            let params = small_failures(seed);
+            chord_failures::report(&params, &chord_failures::run(&params, |_| {}))
+        },
+        7,
+        8,
+    );
 }
 
 fn small_compare(seed: u64) -> compare::Params {
@@ -149,10 +151,14 @@ fn the_comparison_runs_one_workload_over_the_three_modes() {
 
 #[test]
 fn compare_report_is_deterministic() {
-    check_determinism(|seed| {
-        let params = small_compare(seed);
-        compare::report(&params, &compare::run(&params, |_| {}))
-    });
+    check_determinism(
+        |seed| {
+            let params = small_compare(seed);
+            compare::report(&params, &compare::run(&params, |_| {}))
+        },
+        7,
+        8,
+    );
 }
 
 #[test]

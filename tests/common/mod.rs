@@ -1,0 +1,66 @@
+//! What the simulator's test files share: a scratch path, the `fog` binary
+//! run without progress bars, and the determinism check of a report.
+
+// Each test file compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fogstore::sim::scenario::Report;
+
+/// A fresh (removed if present) path under the temp directory, unique to
+/// this test process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fog-sim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs `fog` with `args`, no progress bars, and waits for it.
+pub fn fog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fog"))
+        .args(args)
+        .env("FOG_NO_PROGRESS", "1")
+        .output()
+        .unwrap()
+}
+
+/// Everything a report writes, as text: the printed table, the summary,
+/// every CSV and every SVG.
+pub fn rendered(report: &Report) -> Vec<String> {
+    let mut out = vec![report.printed.clone(), report.summary.to_string()];
+    out.extend(report.tables.iter().map(|t| t.to_csv().unwrap()));
+    out.extend(report.plots.iter().map(|p| p.render_svg().unwrap()));
+    out
+}
+
+/// Makes the report of `seed` twice and of `other` once: the same seed
+/// must give the same bytes everywhere, the other seed another summary;
+/// and the report must write its summary, CSV and SVG files. Returns the
+/// first rendering, for further checks.
+pub fn check_determinism(make: impl Fn(u64) -> Report, seed: u64, other: u64) -> Vec<String> {
+    let (a, b, c) = (make(seed), make(seed), make(other));
+    // Tests of one file run in parallel, often with the same seeds.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let dir = temp_dir(&format!(
+        "determinism-{}",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let files: Vec<String> = a
+        .write(&dir)
+        .unwrap()
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(files.iter().any(|f| f == "summary.json"), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".csv")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".svg")), "{files:?}");
+    assert_ne!(a.summary, c.summary, "another seed, other results");
+    let text = rendered(&a);
+    assert_eq!(text, rendered(&b), "same seed, same bytes");
+    assert_ne!(text, rendered(&c));
+    text
+}
