@@ -349,6 +349,11 @@ impl Actor {
     /// the same for any input that caused.
     fn feed(&mut self, input: Input<BlockContent>) {
         self.inputs.push_back(input);
+        self.feed_queued();
+    }
+
+    /// Feeds the inputs queued so far, and those their outputs queue.
+    fn feed_queued(&mut self) {
         while let Some(input) = self.inputs.pop_front() {
             let now = self.now();
             self.core.handle(now, input, &mut self.rng);
@@ -390,12 +395,7 @@ impl Actor {
                     let _ = reply.send(result);
                 }
             }
-            Output::DropPeer { peer, reason } => {
-                let node = self.dir.node_ref(peer);
-                tracing::warn!(peer = %DisplayRef(node), reason, "dropping a misbehaving peer");
-                self.close_peer(peer);
-                self.inputs.push_back(Input::PeerDown(peer));
-            }
+            Output::DropPeer { peer, reason } => self.drop_peer(peer, reason),
         }
     }
 
@@ -917,6 +917,14 @@ impl Actor {
     }
 
     /// Closes every link to `peer`.
+    /// Closes a misbehaving peer's links, with the reason in the log, and
+    /// queues its `PeerDown` for the core.
+    fn drop_peer(&mut self, peer: PeerId, reason: &str) {
+        tracing::warn!(peer = %self.show(peer), reason, "dropping a misbehaving peer");
+        self.close_peer(peer);
+        self.inputs.push_back(Input::PeerDown(peer));
+    }
+
     fn close_peer(&mut self, peer: PeerId) {
         for slot in self.links.remove(&peer).into_iter().flat_map(|l| l.slots) {
             slot.reader.abort();
@@ -1105,14 +1113,9 @@ impl Actor {
                 tracing::debug!(msg = name, "ignoring a message the core does not handle");
             }
             Err(reason) => {
-                tracing::warn!(
-                    peer = %self.show(peer),
-                    msg = name,
-                    reason,
-                    "dropping a misbehaving peer"
-                );
-                self.close_peer(peer);
-                self.feed(Input::PeerDown(peer));
+                tracing::debug!(msg = name, "a bad message");
+                self.drop_peer(peer, reason);
+                self.feed_queued();
             }
         }
     }
