@@ -103,6 +103,20 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Point> {
     let mut order: Vec<PeerId> = ring.iter().map(|(_, id)| *id).collect();
     order.shuffle(base.rng());
 
+    // The two stocked rings, each cloned for every failure.
+    let stocked: Vec<(usize, Network<SimChord<VirtualContent>>)> = [1, r + 1]
+        .into_iter()
+        .map(|copies| {
+            let mut net = base.clone();
+            for (key, hs) in keys.iter().zip(&holders) {
+                for h in &hs[..copies] {
+                    net.node_mut(*h).preload(*key, ());
+                }
+            }
+            (copies, net)
+        })
+        .collect();
+
     let mut points = Vec::new();
     for (step, &fraction) in params.fractions.iter().enumerate() {
         let failed = ((fraction.clamp(0.0, 0.99) * order.len() as f64).round() as usize)
@@ -112,13 +126,9 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Point> {
             dead[id.0 as usize] = true;
         }
         let live = &order[failed..];
-        for copies in [1, r + 1] {
-            let mut net = base.clone();
-            for (key, hs) in keys.iter().zip(&holders) {
-                for h in &hs[..copies] {
-                    net.node_mut(*h).preload(*key, ());
-                }
-            }
+        for (copies, stocked) in &stocked {
+            let copies = *copies;
+            let mut net = stocked.clone();
             let lost = holders
                 .iter()
                 .filter(|hs| hs[..copies].iter().all(|h| dead[h.0 as usize]))
