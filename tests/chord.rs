@@ -122,6 +122,46 @@ fn lookups_on_a_stable_ring_find_the_successor_in_logarithmic_hops() {
     assert!(hops.iter().all(|&h| h <= 8), "{hops:?}");
 }
 
+/// The paper's `find_predecessor` written out on a sorted list of ids
+/// (Stoica et al., figure 4): from `from`, while `target` is not in
+/// `(n, successor(n)]`, move to the closest finger `successor(n + 2^i)`
+/// that precedes it. Returns how many moves that takes.
+fn paper_path_length(ids: &[u64], from: u64, target: u64) -> u32 {
+    let successor = |x: u64| ids[ids.partition_point(|&id| id < x) % ids.len()];
+    let (mut n, mut moves) = (from, 0);
+    loop {
+        let to_target = target.wrapping_sub(n);
+        if to_target == 0 || to_target <= successor(n.wrapping_add(1)).wrapping_sub(n) {
+            return moves;
+        }
+        n = (0..64)
+            .map(|i| successor(n.wrapping_add(1 << i)))
+            .filter(|f| (1..to_target).contains(&f.wrapping_sub(n)))
+            .max_by_key(|f| f.wrapping_sub(n))
+            .expect("finger 0 is the successor, which precedes the target");
+        moves += 1;
+    }
+}
+
+#[test]
+fn every_lookup_takes_exactly_the_papers_path() {
+    let mut net = chord_ring(5, 256, still(4), 16, 0, Latency::default());
+    let ids: Vec<u64> = live_ring(&net).iter().map(|r| r.location.0).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..500 {
+        let from = PeerId(rng.gen_range(0..256));
+        let target: u64 = rng.r#gen();
+        let out = net.run_op(
+            from,
+            ClientOp::Lookup {
+                target: Location(target),
+            },
+        );
+        let expected = paper_path_length(&ids, net.chord_ref(from).location.0, target);
+        assert_eq!(out.hops, expected, "lookup of {target:#x} from {from:?}");
+    }
+}
+
 #[test]
 fn a_ring_built_by_joins_stabilises() {
     let config = upkeep(4);

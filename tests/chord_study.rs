@@ -19,10 +19,18 @@ fn chord_lookups_take_about_half_log2_n_hops_and_always_find_the_successor() {
     assert_eq!(points.len(), 7);
     for p in &points {
         assert_eq!(p.wrong, 0, "2^{}: wrong successors", p.exp);
-        // The mean runs about 0.12 hops under ½·log2 N at every size
-        // (docs/study.md): 6% of it at 16 nodes, 2.5% at 1024.
+        // With evenly spaced ids the paper's reasoning is exact; with
+        // hashed ids the mean runs about 0.13 hops under ½·log2 N at every
+        // size (docs/study.md): 6% of it at 16 nodes, 2.5% at 1024.
         assert!(
-            p.deviation().abs() < 0.08,
+            p.even_deviation().abs() < 0.03,
+            "2^{}: even-id mean {} against {}",
+            p.exp,
+            p.even_mean(),
+            p.predicted()
+        );
+        assert!(
+            (-0.08..0.0).contains(&p.deviation()),
             "2^{}: mean {} against {}",
             p.exp,
             p.mean(),
@@ -35,15 +43,21 @@ fn chord_lookups_take_about_half_log2_n_hops_and_always_find_the_successor() {
 }
 
 #[test]
-#[ignore = "40 s and 2.4 GiB in release: cargo test --release -- --ignored"]
+#[ignore = "35 s and 2.4 GiB in release: cargo test --release -- --ignored"]
 fn chord_hops_is_within_five_percent_of_the_paper_up_to_a_million_nodes() {
-    let params = chord_hops::Params {
-        min_exp: 7,
-        ..chord_hops::Params::default()
-    };
-    for p in chord_hops::run(&params, |_| {}) {
+    for p in chord_hops::run(&chord_hops::Params::default(), |_| {}) {
         assert_eq!(p.wrong, 0);
-        assert!(p.deviation().abs() <= 0.05, "2^{}: {}", p.exp, p.mean());
+        // Evenly spaced ids, the paper's analysis: every size.
+        assert!(
+            p.even_deviation().abs() <= 0.05,
+            "2^{}: {}",
+            p.exp,
+            p.even_mean()
+        );
+        // Hashed ids: from 2^7, where the constant offset falls under 5%.
+        if p.exp >= 7 {
+            assert!(p.deviation().abs() <= 0.05, "2^{}: {}", p.exp, p.mean());
+        }
     }
 }
 

@@ -127,7 +127,8 @@ enum Scenario {
         converge: Converge,
     },
     /// The Chord paper's path-length experiment: lookups on stable rings of
-    /// 2^min-exp to 2^max-exp nodes, against ½·log2 N.
+    /// 2^min-exp to 2^max-exp nodes, with hashed and with evenly spaced
+    /// ids, against ½·log2 N.
     ChordHops {
         #[command(flatten)]
         common: Common,
@@ -138,8 +139,8 @@ enum Scenario {
         /// 3 GiB).
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=22))]
         max_exp: u32,
-        /// Lookups per ring size.
-        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        /// Lookups per ring size and id layout.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         lookups: u32,
     },
     /// The Chord paper's failure experiment: a fraction of a stable ring

@@ -128,12 +128,27 @@ pub fn chord_ring_from(
     cache_items: usize,
     latency: Latency,
 ) -> Network<SimChord<VirtualContent>> {
+    let locations = (0..n).map(|i| node_location(first + u64::from(i)));
+    chord_ring_at(seed, locations, config, store_items, cache_items, latency)
+}
+
+/// A stable Chord ring with one node at each of `locations` (distinct), in
+/// that order of peer ids.
+pub fn chord_ring_at(
+    seed: u64,
+    locations: impl IntoIterator<Item = Location>,
+    config: ChordConfig,
+    store_items: usize,
+    cache_items: usize,
+    latency: Latency,
+) -> Network<SimChord<VirtualContent>> {
     let mut net = Network::new(seed, latency);
-    for i in 0..n {
-        let location = node_location(first + u64::from(i));
+    for location in locations {
         net.add_chord_node(config, location, store_items, cache_items);
     }
-    let mut ring: Vec<ChordRef> = (0..n).map(|i| net.chord_ref(PeerId(i))).collect();
+    let mut ring: Vec<ChordRef> = (0..net.len() as u32)
+        .map(|i| net.chord_ref(PeerId(i)))
+        .collect();
     ring.sort_by_key(|r| r.location);
     for (index, r) in ring.iter().enumerate() {
         let (predecessor, successors, fingers) = ideal_neighbours(&ring, index, config.successors);
