@@ -281,6 +281,63 @@ fn a_leaving_node_hands_its_keys_to_its_successor() {
     assert_eq!(net.node(successor.peer).predecessor(), Some(predecessor));
 }
 
+/// Keys not held by every one of the `r + 1` live nodes that should hold
+/// them (the responsible node and its `r` successors), with who lacks them.
+fn missing_copies(net: &Ring, keys: &[VirtualKey], r: usize) -> Vec<String> {
+    let ring = live_ring(net);
+    let mut missing = Vec::new();
+    for key in keys {
+        let owner = ring.partition_point(|n| n.location < Location(key.0));
+        for k in 0..=r {
+            let holder = ring[(owner + k) % ring.len()];
+            if !net.node(holder.peer).store().contains(key) {
+                missing.push(format!("{key:?} not on {:?}", holder.peer));
+            }
+        }
+    }
+    // The first few say enough.
+    missing.truncate(5);
+    missing
+}
+
+#[test]
+fn replication_restores_every_copy_after_failures() {
+    let r = 2;
+    let mut net = chord_ring(8, 40, upkeep(r), 1000, 0, Latency::default());
+    let keys = preload_at_owners(&mut net, 300);
+    for i in 0..40 {
+        net.wake(PeerId(i));
+    }
+    // The first round copies each key from its owner to its r successors.
+    run_for(&mut net, 5_000);
+    assert_eq!(missing_copies(&net, &keys, r), Vec::<String>::new());
+    // Twice, r neighbours fail at once: each time every key keeps a copy,
+    // but without new copies in between the keys the four nodes owned
+    // would all be gone (their three holders dead).
+    for round in 0..2 {
+        let ring = live_ring(&net);
+        net.kill(ring[10].peer);
+        net.kill(ring[11].peer);
+        run_for(&mut net, 30_000);
+        assert_eq!(
+            missing_copies(&net, &keys, r),
+            Vec::<String>::new(),
+            "round {round}"
+        );
+    }
+    for (i, &key) in keys.iter().enumerate().step_by(10) {
+        let from = live_ring(&net)[i % 36].peer;
+        let got = net
+            .run_op_answered(from, ClientOp::Get { key, htl: None })
+            .expect("answered");
+        assert!(
+            matches!(got.result, ClientResult::Found(())),
+            "{key:?}: {:?}",
+            got.result
+        );
+    }
+}
+
 #[test]
 fn inserts_are_replicated_on_the_successors_and_found_from_anywhere() {
     let mut net = chord_ring(6, 40, still(3), 100, 0, Latency::default());
@@ -426,4 +483,38 @@ fn each_mode_drops_a_peer_that_speaks_the_other() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_node_asks_only_for_offered_keys_it_lacks_and_sends_only_what_it_offered() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut chord: SimChord<VirtualContent> = fogstore::routing::Chord::new(
+        still(2),
+        Location(1),
+        fogstore::store::MemoryStore::new(4),
+        None,
+    );
+    let (held, lacking) = (VirtualKey(5), VirtualKey(6));
+    assert!(chord.preload(held, ()));
+    let mut feed = |chord: &mut SimChord<VirtualContent>, msg| {
+        let from = PeerId(7);
+        chord.handle(Time(0), Input::Message { from, msg }, &mut rng);
+        std::iter::from_fn(|| chord.poll()).collect::<Vec<_>>()
+    };
+    let offer = Msg::StoreOffer {
+        id: RequestId(1),
+        keys: vec![held, lacking],
+    };
+    let out = feed(&mut chord, offer);
+    assert!(
+        matches!(out.as_slice(), [Output::Send { to: PeerId(7), msg: Msg::StoreWant { id: RequestId(1), keys } }] if keys == &[lacking]),
+        "{out:?}"
+    );
+    // A want for a key this node never offered brings nothing back.
+    let want = Msg::StoreWant {
+        id: RequestId(2),
+        keys: vec![held],
+    };
+    let out = feed(&mut chord, want);
+    assert!(out.is_empty(), "{out:?}");
 }

@@ -8,9 +8,9 @@ use fogstore::block::{Block, chk};
 use fogstore::key::{KeyKind, Location, NodeKey, RoutingKey};
 use fogstore::wire::{
     CONTINUATION_PAYLOAD_SIZE, ChordPeer, FRAME_SIZE, Frame, FrameDecoder, LINK_TAG_SIZE,
-    MAX_MESSAGE_SIZE, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId, START_PAYLOAD_SIZE,
-    WIRE_FRAME_SIZE, WireError, decode, encode, encode_frames, encode_frames_into, encoded_len,
-    frame_count, padding_frame,
+    MAX_MESSAGE_SIZE, MAX_OFFER_KEYS, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId,
+    START_PAYLOAD_SIZE, WIRE_FRAME_SIZE, WireError, decode, encode, encode_frames,
+    encode_frames_into, encoded_len, frame_count, padding_frame,
 };
 use proptest::prelude::*;
 
@@ -83,6 +83,10 @@ fn seeds() -> impl Strategy<Value = Vec<[u8; 32]>> {
     prop::collection::vec(any::<[u8; 32]>(), 0..=MAX_SEEDS)
 }
 
+fn offer_keys() -> impl Strategy<Value = Vec<NodeKey>> {
+    prop::collection::vec(node_key(), 0..=MAX_OFFER_KEYS)
+}
+
 fn peers() -> impl Strategy<Value = Vec<ChordPeer>> {
     prop::collection::vec(peer(), 0..=MAX_SUCCESSORS)
 }
@@ -136,6 +140,8 @@ fn message() -> impl Strategy<Value = Message> {
             predecessor,
             successors
         }),
+        (id(), offer_keys()).prop_map(|(id, keys)| StoreOffer { id, keys }),
+        (id(), offer_keys()).prop_map(|(id, keys)| StoreWant { id, keys }),
     ]
 }
 
@@ -147,6 +153,8 @@ fn has_list(msg: &Message) -> bool {
             | Message::AnnounceComplete { .. }
             | Message::SuccessorList { .. }
             | Message::Leave { .. }
+            | Message::StoreOffer { .. }
+            | Message::StoreWant { .. }
     )
 }
 
@@ -488,6 +496,7 @@ fn constants_relate_as_documented() {
     assert_eq!(MAX_MESSAGE_SIZE, 40_960);
     assert_eq!(MAX_SEEDS, 30);
     assert_eq!(MAX_SUCCESSORS, 15);
+    assert_eq!(MAX_OFFER_KEYS, 30);
 }
 
 #[test]
@@ -541,6 +550,20 @@ fn every_control_message_fits_one_frame_even_at_its_list_bounds() {
     assert_eq!(one(&leave(MAX_SUCCESSORS as u8)), 1);
     // The bounds are tight for the leave message: one more would not fit.
     assert!(encoded_len(&leave(MAX_SUCCESSORS as u8)) + 59 > START_PAYLOAD_SIZE);
+    let offer = |n| Message::StoreOffer {
+        id: RequestId(1),
+        keys: vec![
+            NodeKey {
+                kind: KeyKind::Ssk,
+                routing: RoutingKey([7; 32])
+            };
+            n
+        ],
+    };
+    assert_eq!(encoded_len(&offer(MAX_OFFER_KEYS)), 10 + 30 * 33);
+    assert_eq!(one(&offer(MAX_OFFER_KEYS)), 1);
+    // Tight: one more key would not fit.
+    assert!(encoded_len(&offer(MAX_OFFER_KEYS)) + 33 > START_PAYLOAD_SIZE);
 }
 
 #[test]
@@ -724,6 +747,21 @@ fn list_encodings_match_the_specification() {
         successors: vec![],
     };
     assert_eq!(encode(&leave).unwrap(), hex_of("29 00 00"));
+    let offer = Message::StoreOffer {
+        id: RequestId(3),
+        keys: vec![NodeKey {
+            kind: KeyKind::Chk,
+            routing: RoutingKey([0xab; 32]),
+        }],
+    };
+    let expected = hex_of(&format!("2a 0000000000000003 01 01 {}", "ab".repeat(32)));
+    assert_eq!(encode(&offer).unwrap(), expected);
+    assert_eq!(decode(&expected), Ok(offer));
+    let want = Message::StoreWant {
+        id: RequestId(3),
+        keys: vec![],
+    };
+    assert_eq!(encode(&want).unwrap(), hex_of("2b 0000000000000003 00"));
     let reply = Message::AnnounceReply {
         id: RequestId(0xff),
         seeds: vec![[0x44; 32], [0x55; 32]],
@@ -875,7 +913,7 @@ fn rejects_non_zero_padding_in_every_frame_type() {
 
 #[test]
 fn rejects_an_unknown_message_tag() {
-    for tag in [0x00, 0x0d, 0x1f, 0x2a, 0xff] {
+    for tag in [0x00, 0x0d, 0x1f, 0x2c, 0xff] {
         assert_eq!(
             decode(&[tag, 0, 0, 0, 0, 0, 0, 0, 0]),
             Err(WireError::UnknownTag { tag })
@@ -995,6 +1033,19 @@ fn rejects_a_count_over_the_bound() {
             ..
         })
     ));
+    for tag in ["2a", "2b"] {
+        let mut keys = hex_of(&format!("{tag} 0000000000000001 1f"));
+        keys.extend(std::iter::repeat_n(0x01, 31 * 33));
+        assert_eq!(
+            decode(&keys),
+            Err(WireError::CountTooLarge {
+                what: "keys",
+                count: 31,
+                max: MAX_OFFER_KEYS,
+                offset: 9
+            })
+        );
+    }
 }
 
 #[test]

@@ -467,6 +467,8 @@ impl Actor {
                 block: data,
             },
             Msg::TransferAck { id } => Message::TransferAck { id },
+            Msg::StoreOffer { id, keys } => Message::StoreOffer { id, keys },
+            Msg::StoreWant { id, keys } => Message::StoreWant { id, keys },
             Msg::Leave {
                 predecessor,
                 successors,
@@ -575,6 +577,8 @@ impl Actor {
                 data: block,
             },
             Message::TransferAck { id } => Msg::TransferAck { id },
+            Message::StoreOffer { id, keys } => Msg::StoreOffer { id, keys },
+            Message::StoreWant { id, keys } => Msg::StoreWant { id, keys },
             Message::Leave {
                 predecessor,
                 successors,
@@ -1073,6 +1077,8 @@ impl Actor {
                 | Message::GetPredecessor { .. }
                 | Message::GetSuccessorList { .. }
                 | Message::StoreTransfer { .. }
+                | Message::StoreOffer { .. }
+                | Message::StoreWant { .. }
                 | Message::Ping { .. }
         );
         if limited && !linked.bucket.take(now) {

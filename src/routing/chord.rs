@@ -27,6 +27,7 @@ use super::{
     Protocol, RequestId, Store, Time,
 };
 use crate::key::Location;
+use crate::wire::MAX_OFFER_KEYS;
 
 /// Fingers a node keeps: one per bit of a location.
 pub const FINGERS: usize = 64;
@@ -51,6 +52,10 @@ pub struct ChordConfig {
     pub fix_fingers_ms: u64,
     /// Period of checking that the predecessor is alive.
     pub check_predecessor_ms: u64,
+    /// Longest time between two replication rounds, in which a node offers
+    /// the keys it is responsible for to its `r` successors. A round also
+    /// runs at the next timer after the predecessor or a successor changes.
+    pub replicate_ms: u64,
     /// How long to wait for a peer before taking it for dead.
     pub hop_timeout_ms: u64,
     /// How long a client request may take in all.
@@ -71,6 +76,7 @@ impl Default for ChordConfig {
             stabilize_ms: 2_000,
             fix_fingers_ms: 1_000,
             check_predecessor_ms: 2_000,
+            replicate_ms: 60_000,
             hop_timeout_ms: 2_000,
             // Longer than a first hop's deadline (2 s × 64 hops left), so a
             // client's request can still be routed around a silent peer.
@@ -211,9 +217,16 @@ pub struct Chord<C: Content, S: Store<C>> {
     lookups: BTreeMap<RequestId, Lookup>,
     queries: BTreeMap<RequestId, (PeerId, Query, Time)>,
     recent: VecDeque<RequestId>,
-    /// Next stabilize, fix-fingers and check-predecessor times, once
-    /// maintenance has started.
-    timers: Option<[Time; 3]>,
+    /// Next stabilize, fix-fingers, check-predecessor and replication
+    /// times, once maintenance has started.
+    timers: Option<[Time; 4]>,
+    /// The predecessor and successors the last replication round offered
+    /// keys to.
+    offered: Option<(Option<PeerId>, Vec<PeerId>)>,
+    /// That round's offers not yet answered, and whom each went to: a
+    /// `StoreWant` is answered once, and only for an offer, so that no peer
+    /// can make this node send blocks it did not offer.
+    offers: BTreeMap<RequestId, PeerId>,
     left: bool,
     outputs: VecDeque<Output<C>>,
 }
@@ -239,6 +252,8 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             queries: BTreeMap::new(),
             recent: VecDeque::new(),
             timers: None,
+            offered: None,
+            offers: BTreeMap::new(),
             left: false,
             outputs: VecDeque::new(),
         }
@@ -333,6 +348,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 phase(self.config.stabilize_ms),
                 phase(self.config.fix_fingers_ms),
                 phase(self.config.check_predecessor_ms),
+                phase(self.config.replicate_ms),
             ]);
         }
         match input {
@@ -573,6 +589,29 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 self.send(from, Msg::TransferAck { id });
             }
             Msg::TransferAck { .. } => {}
+            Msg::StoreOffer { id, keys } => {
+                // Any peer may offer: what comes back is verified data, as
+                // an insert would bring.
+                let keys: Vec<C::Key> = keys
+                    .into_iter()
+                    .filter(|k| !self.store.contains(k))
+                    .collect();
+                if !keys.is_empty() {
+                    self.send(from, Msg::StoreWant { id, keys });
+                }
+            }
+            Msg::StoreWant { id, keys } => {
+                if self.offers.get(&id) != Some(&from) {
+                    return;
+                }
+                self.offers.remove(&id);
+                for key in keys.into_iter().take(MAX_OFFER_KEYS) {
+                    if let Some(data) = self.store.get(&key) {
+                        let id = self.fresh_id(rng);
+                        self.send(from, Msg::StoreTransfer { id, key, data });
+                    }
+                }
+            }
             Msg::Leave {
                 predecessor,
                 successors,
@@ -985,10 +1024,10 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
 
     fn on_timeout<R: Rng + ?Sized>(&mut self, now: Time, rng: &mut R) {
         self.expire(now);
-        let Some([stabilize, fix, check]) = self.timers else {
+        let Some([stabilize, fix, check, replicate]) = self.timers else {
             return;
         };
-        let mut next = [stabilize, fix, check];
+        let mut next = [stabilize, fix, check, replicate];
         if stabilize <= now {
             self.stabilize(now, rng);
             next[0] = now.plus_ms(self.config.stabilize_ms);
@@ -1001,7 +1040,53 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             self.check_predecessor(now, rng);
             next[2] = now.plus_ms(self.config.check_predecessor_ms);
         }
+        let view = self.replica_view();
+        if replicate <= now || self.offered.as_ref() != Some(&view) {
+            self.offer_replicas(rng);
+            self.offered = Some(view);
+            next[3] = now.plus_ms(self.config.replicate_ms);
+        }
         self.timers = Some(next);
+    }
+
+    /// Whom replication depends on: the predecessor (it bounds the keys this
+    /// node is responsible for) and the `r` successors (they hold the
+    /// copies).
+    fn replica_view(&self) -> (Option<PeerId>, Vec<PeerId>) {
+        let successors = self.successors.iter().take(self.config.successors);
+        (
+            self.predecessor.map(|p| p.peer),
+            successors.map(|s| s.peer).collect(),
+        )
+    }
+
+    /// Offers the keys this node is responsible for to each of its `r`
+    /// successors, which ask for those they lack. This re-creates the
+    /// copies a failure took: when a successor dies, the next one in the
+    /// list is offered everything; when the predecessor dies, this node
+    /// takes over its keys and offers them on.
+    fn offer_replicas<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        let Some(p) = self.predecessor else {
+            // Without a predecessor the keys this node owns are unknown.
+            return;
+        };
+        let me = self.me.location;
+        let own: Vec<C::Key> = self
+            .store
+            .all_keys()
+            .into_iter()
+            .filter(|key| in_half_open(C::location(key), p.location, me))
+            .collect();
+        self.offers.clear();
+        let replicas: Vec<PeerId> = self.replica_view().1;
+        for peer in replicas {
+            for keys in own.chunks(MAX_OFFER_KEYS) {
+                let id = self.fresh_id(rng);
+                self.offers.insert(id, peer);
+                let keys = keys.to_vec();
+                self.send(peer, Msg::StoreOffer { id, keys });
+            }
+        }
     }
 
     /// Ends what waited too long: a slow peer is taken for dead.

@@ -431,6 +431,8 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             | Msg::SuccessorList { .. }
             | Msg::StoreTransfer { .. }
             | Msg::TransferAck { .. }
+            | Msg::StoreOffer { .. }
+            | Msg::StoreWant { .. }
             | Msg::Leave { .. } => self.outputs.push_back(Output::DropPeer {
                 peer: from,
                 reason: "sent a Chord-mode message to a Freenet-mode node",

@@ -274,6 +274,22 @@ pub enum Msg<C: Content> {
         /// The sender's successors.
         successors: Vec<ChordRef>,
     },
+    /// Keys the sender is responsible for and holds, offered to a successor
+    /// that should replicate them.
+    StoreOffer {
+        /// Offer id.
+        id: RequestId,
+        /// The keys.
+        keys: Vec<C::Key>,
+    },
+    /// The offered keys the sender lacks; each comes back in a
+    /// `StoreTransfer`.
+    StoreWant {
+        /// The offer's id.
+        id: RequestId,
+        /// The keys.
+        keys: Vec<C::Key>,
+    },
 }
 
 impl<C: Content> Msg<C> {
@@ -297,7 +313,9 @@ impl<C: Content> Msg<C> {
             | Msg::GetSuccessorList { id }
             | Msg::SuccessorList { id, .. }
             | Msg::StoreTransfer { id, .. }
-            | Msg::TransferAck { id } => Some(*id),
+            | Msg::TransferAck { id }
+            | Msg::StoreOffer { id, .. }
+            | Msg::StoreWant { id, .. } => Some(*id),
             Msg::Notify { .. } | Msg::Leave { .. } => None,
         }
     }
@@ -334,6 +352,8 @@ impl<C: Content> Msg<C> {
             Msg::StoreTransfer { .. } => "StoreTransfer",
             Msg::TransferAck { .. } => "TransferAck",
             Msg::Leave { .. } => "Leave",
+            Msg::StoreOffer { .. } => "StoreOffer",
+            Msg::StoreWant { .. } => "StoreWant",
         }
     }
 }

@@ -13,7 +13,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::WireError;
-use super::message::{ChordPeer, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId};
+use super::message::{
+    ChordPeer, MAX_OFFER_KEYS, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId,
+};
 use crate::block::Block;
 use crate::block::chk::CHK_BLOCK_SIZE;
 use crate::block::ssk::SSK_BLOCK_SIZE;
@@ -40,7 +42,8 @@ pub(super) const LARGEST_CONTROL_MESSAGE: usize = {
     let seeds = 1 + REQUEST_ID_SIZE + 1 + MAX_SEEDS * SEED_SIZE;
     let successors = 1 + REQUEST_ID_SIZE + 1 + MAX_SUCCESSORS * CHORD_PEER_MAX;
     let leave = 1 + 1 + CHORD_PEER_MAX + 1 + MAX_SUCCESSORS * CHORD_PEER_MAX;
-    max(seeds, max(successors, leave))
+    let offer = 1 + REQUEST_ID_SIZE + 1 + MAX_OFFER_KEYS * NODE_KEY_SIZE;
+    max(max(seeds, offer), max(successors, leave))
 };
 
 /// The longest encoding of any message: every shape at its largest (SSK
@@ -70,7 +73,7 @@ const _: () = assert!(
     "a DataFound with an SSK block and an IPv6 source must fit"
 );
 // List counts travel in one byte.
-const _: () = assert!(MAX_SEEDS < 256 && MAX_SUCCESSORS < 256);
+const _: () = assert!(MAX_SEEDS < 256 && MAX_SUCCESSORS < 256 && MAX_OFFER_KEYS < 256);
 
 /// Where encoded bytes go: a `Vec<u8>`, or frames being filled in place.
 pub(crate) trait Sink {
@@ -136,6 +139,7 @@ pub fn encoded_len(msg: &Message) -> usize {
                 + 1
                 + successors.iter().map(chord_peer_len).sum::<usize>()
         }
+        StoreOffer { keys, .. } | StoreWant { keys, .. } => id + 1 + keys.len() * NODE_KEY_SIZE,
     }
 }
 
@@ -171,6 +175,9 @@ pub(crate) fn check(msg: &Message) -> Result<(), WireError> {
         }
         Message::SuccessorList { nodes, .. } => bound("successors", nodes.len(), MAX_SUCCESSORS),
         Message::Leave { successors, .. } => bound("successors", successors.len(), MAX_SUCCESSORS),
+        Message::StoreOffer { keys, .. } | Message::StoreWant { keys, .. } => {
+            bound("keys", keys.len(), MAX_OFFER_KEYS)
+        }
         _ => Ok(()),
     }
 }
@@ -257,6 +264,11 @@ pub(crate) fn write_message<S: Sink>(msg: &Message, out: &mut S) {
             put_option_peer(out, predecessor.as_ref());
             put_peers(out, successors);
         }
+        StoreOffer { id, keys } | StoreWant { id, keys } => {
+            put_id(out, *id);
+            put_count(out, keys.len());
+            keys.iter().for_each(|key| put_node_key(out, key));
+        }
     }
 }
 
@@ -265,7 +277,7 @@ fn put_id<S: Sink>(out: &mut S, id: RequestId) {
 }
 
 fn put_count<S: Sink>(out: &mut S, count: usize) {
-    // `check` bounded every list at 32, so the count fits in a byte.
+    // `check` bounded every list under 256, so the count fits in a byte.
     out.put(&[u8::try_from(count).unwrap_or(u8::MAX)]);
 }
 
@@ -403,6 +415,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
         0x29 => Leave {
             predecessor: r.option_peer("predecessor")?,
             successors: r.list("successors", MAX_SUCCESSORS, Reader::chord_peer)?,
+        },
+        0x2A => StoreOffer {
+            id: r.id()?,
+            keys: r.list("keys", MAX_OFFER_KEYS, Reader::node_key)?,
+        },
+        0x2B => StoreWant {
+            id: r.id()?,
+            keys: r.list("keys", MAX_OFFER_KEYS, Reader::node_key)?,
         },
         tag => return Err(WireError::UnknownTag { tag }),
     };

@@ -24,6 +24,10 @@ pub const MAX_SEEDS: usize = 30;
 /// The most peers a [`Message::SuccessorList`] or [`Message::Leave`] carries.
 pub const MAX_SUCCESSORS: usize = 15;
 
+/// The most keys a [`Message::StoreOffer`] or [`Message::StoreWant`]
+/// carries: as many as fit one frame.
+pub const MAX_OFFER_KEYS: usize = 30;
+
 /// Names one request and every reply to it, so a node can match replies
 /// to the requests it forwarded. Chosen at random by the originator.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -248,6 +252,22 @@ pub enum Message {
         /// The sender's successors (at most [`MAX_SUCCESSORS`]).
         successors: Vec<ChordPeer>,
     },
+    /// `0x2A` The sender, responsible for these keys, holds them and offers
+    /// them to a successor that should replicate them.
+    StoreOffer {
+        /// The offer.
+        id: RequestId,
+        /// The keys (at most [`MAX_OFFER_KEYS`]).
+        keys: Vec<NodeKey>,
+    },
+    /// `0x2B` The offered keys the receiver lacks; the offerer sends each in
+    /// a `StoreTransfer`.
+    StoreWant {
+        /// The offer answered.
+        id: RequestId,
+        /// The keys (at most [`MAX_OFFER_KEYS`]).
+        keys: Vec<NodeKey>,
+    },
 }
 
 impl Message {
@@ -272,7 +292,9 @@ impl Message {
             | GetSuccessorList { id }
             | SuccessorList { id, .. }
             | StoreTransfer { id, .. }
-            | TransferAck { id } => Some(*id),
+            | TransferAck { id }
+            | StoreOffer { id, .. }
+            | StoreWant { id, .. } => Some(*id),
             Ping { .. } | Pong { .. } | Notify { .. } | Leave { .. } => None,
         }
     }
@@ -303,6 +325,8 @@ impl Message {
             StoreTransfer { .. } => "StoreTransfer",
             TransferAck { .. } => "TransferAck",
             Leave { .. } => "Leave",
+            StoreOffer { .. } => "StoreOffer",
+            StoreWant { .. } => "StoreWant",
         }
     }
 
@@ -332,6 +356,8 @@ impl Message {
             StoreTransfer { .. } => 0x27,
             TransferAck { .. } => 0x28,
             Leave { .. } => 0x29,
+            StoreOffer { .. } => 0x2A,
+            StoreWant { .. } => 0x2B,
         }
     }
 

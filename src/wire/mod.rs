@@ -25,7 +25,9 @@ pub use frame::{
     WIRE_FRAME_SIZE, check_rekey_frame, encode_frames, encode_frames_into, frame_count,
     padding_frame, rekey_frame,
 };
-pub use message::{ChordPeer, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId, Seed};
+pub use message::{
+    ChordPeer, MAX_OFFER_KEYS, MAX_SEEDS, MAX_SUCCESSORS, Message, NodeRef, RequestId, Seed,
+};
 
 use crate::block::BlockError;
 
