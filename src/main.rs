@@ -54,6 +54,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Rust ignores SIGPIPE, so `fog … | head` ends here: stop quietly, as Unix tools do.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             let failure = err
@@ -63,6 +65,14 @@ fn main() -> ExitCode {
             ExitCode::from(failure as u8)
         }
     }
+}
+
+/// Whether `err` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=fogstore=debug`);

@@ -3,10 +3,13 @@
 //! in-process node. Every test is bounded in time, stops the nodes it
 //! started (by their child handles) and removes its directories.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{fog_bounded, fog_into_closed_pipe};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fogstore::node::api::{self, ApiClient, ApiError, ApiServer, ClientError, Token};
@@ -143,48 +146,6 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Runs `fog args…` with `stdin`, killing it if it takes over `secs`.
-fn fog(args: &[&str], stdin: &[u8], secs: u64) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A client that exits early (no node) may not read its input.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        stdout.read_to_end(&mut buf).unwrap();
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        stderr.read_to_end(&mut buf).unwrap();
-        buf
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fog {args:?} took over {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -209,7 +170,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     let doc: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 256) as u8).collect();
     let file = scratch.path("doc.bin");
     std::fs::write(&file, &doc).unwrap();
-    let put = fog(
+    let put = fog_bounded(
         &[
             "put",
             file.to_str().unwrap(),
@@ -224,11 +185,20 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     assert!(key.starts_with("CHK@"), "{key}");
 
     // To standard output, and to a file.
-    let got = fog(&["get", &key, "--data-dir", second.data_dir()], b"", 30);
+    let got = fog_bounded(&["get", &key, "--data-dir", second.data_dir()], b"", 30);
     assert!(got.status.success(), "get: {}", text(&got.stderr));
     assert_eq!(got.stdout, doc);
+    // Into a pipe whose reader has gone: quietly, and successfully.
+    let got = fog_into_closed_pipe(&["get", &key, "--data-dir", second.data_dir()], b"", 30);
+    assert!(
+        got.status.success(),
+        "get | head -0: {:?}: {}",
+        got.status,
+        text(&got.stderr)
+    );
+    assert_eq!(text(&got.stderr), "");
     let out = scratch.path("out.bin");
-    let got = fog(
+    let got = fog_bounded(
         &[
             "get",
             &key,
@@ -245,11 +215,11 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     assert_eq!(std::fs::read(&out).unwrap(), doc);
 
     // From standard input, the same key.
-    let put = fog(&["put", "-", "--data-dir", second.data_dir()], &doc, 30);
+    let put = fog_bounded(&["put", "-", "--data-dir", second.data_dir()], &doc, 30);
     assert!(put.status.success(), "put -: {}", text(&put.stderr));
     assert_eq!(text(&put.stdout).trim(), key);
 
-    let status = fog(&["status", "--data-dir", second.data_dir()], b"", 10);
+    let status = fog_bounded(&["status", "--data-dir", second.data_dir()], b"", 10);
     assert!(status.status.success(), "status: {}", text(&status.stderr));
     let table = text(&status.stdout);
     assert!(table.contains(&second.node_ref), "{table}");
@@ -257,7 +227,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
 
     // A key no one published: not found, and quickly.
     let started = Instant::now();
-    let missing = fog(
+    let missing = fog_bounded(
         &["get", HELLO_CHK, "--data-dir", second.data_dir()],
         b"",
         60,
@@ -267,7 +237,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     assert!(text(&missing.stderr).starts_with("error: not found"));
 
     // A malformed key: 3, before the node is asked.
-    let bad = fog(
+    let bad = fog_bounded(
         &["get", "CHK@nonsense", "--data-dir", second.data_dir()],
         b"",
         10,
@@ -286,7 +256,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
         Token::generate().to_hex(),
     )
     .unwrap();
-    let refused = fog(&["status", "--data-dir", second.data_dir()], b"", 10);
+    let refused = fog_bounded(&["status", "--data-dir", second.data_dir()], b"", 10);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("token"));
 
@@ -298,7 +268,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
         assert!(status.success(), "{status:?}");
         assert!(!dir.join(api::API_FILE).exists());
         assert!(!dir.join(api::TOKEN_FILE).exists());
-        let gone = fog(&["status", "--data-dir", dir.to_str().unwrap()], b"", 10);
+        let gone = fog_bounded(&["status", "--data-dir", dir.to_str().unwrap()], b"", 10);
         assert_eq!(gone.status.code(), Some(6), "{}", text(&gone.stderr));
     }
     drop(second);
@@ -334,7 +304,7 @@ fn two_chord_mode_node_processes_put_on_one_get_on_the_other() {
     let doc: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect();
     let file = scratch.path("doc.bin");
     std::fs::write(&file, &doc).unwrap();
-    let put = fog(
+    let put = fog_bounded(
         &[
             "put",
             file.to_str().unwrap(),
@@ -346,7 +316,7 @@ fn two_chord_mode_node_processes_put_on_one_get_on_the_other() {
     );
     assert!(put.status.success(), "put: {}", text(&put.stderr));
     let key = text(&put.stdout).trim().to_owned();
-    let got = fog(&["get", &key, "--data-dir", first.data_dir()], b"", 30);
+    let got = fog_bounded(&["get", &key, "--data-dir", first.data_dir()], b"", 30);
     assert!(got.status.success(), "get: {}", text(&got.stderr));
     assert_eq!(got.stdout, doc);
     #[cfg(unix)]
@@ -366,7 +336,7 @@ fn large_documents_stream_through_two_node_processes() {
     let doc = big_document(3 << 20);
     let file = scratch.path("big.bin");
     std::fs::write(&file, &doc).unwrap();
-    let put = fog(
+    let put = fog_bounded(
         &[
             "put",
             file.to_str().unwrap(),
@@ -382,7 +352,7 @@ fn large_documents_stream_through_two_node_processes() {
     assert!(key.starts_with("CHK@"), "{key}");
 
     let out = scratch.path("got.bin");
-    let got = fog(
+    let got = fog_bounded(
         &[
             "get",
             &key,
@@ -397,12 +367,12 @@ fn large_documents_stream_through_two_node_processes() {
     assert!(got.status.success(), "get -o: {}", text(&got.stderr));
     assert!(got.stdout.is_empty() && got.stderr.is_empty());
     assert!(std::fs::read(&out).unwrap() == doc, "the file differs");
-    let got = fog(&["get", &key, "--data-dir", second.data_dir()], b"", 120);
+    let got = fog_bounded(&["get", &key, "--data-dir", second.data_dir()], b"", 120);
     assert!(got.status.success(), "get: {}", text(&got.stderr));
     assert!(got.stdout == doc, "standard output differs");
 
     // Standard input gives the same key.
-    let put = fog(&["put", "-", "--data-dir", second.data_dir()], &doc, 120);
+    let put = fog_bounded(&["put", "-", "--data-dir", second.data_dir()], &doc, 120);
     assert!(put.status.success(), "put -: {}", text(&put.stderr));
     assert_eq!(text(&put.stdout).trim(), key);
 
@@ -411,7 +381,7 @@ fn large_documents_stream_through_two_node_processes() {
     let dir = scratch.path("outdir");
     std::fs::create_dir_all(&dir).unwrap();
     let target = dir.join("missing.bin");
-    let missing = fog(
+    let missing = fog_bounded(
         &[
             "get",
             HELLO_CHK,
@@ -449,7 +419,7 @@ fn node_memory_stays_bounded_while_streaming() {
     let doc = big_document(len);
     let file = scratch.path("huge.bin");
     std::fs::write(&file, &doc).unwrap();
-    let put = fog(
+    let put = fog_bounded(
         &[
             "put",
             file.to_str().unwrap(),
@@ -462,7 +432,7 @@ fn node_memory_stays_bounded_while_streaming() {
     assert!(put.status.success(), "put: {}", text(&put.stderr));
     let key = text(&put.stdout).trim().to_owned();
     let out = scratch.path("huge.out");
-    let got = fog(
+    let got = fog_bounded(
         &[
             "get",
             &key,
@@ -493,12 +463,12 @@ fn clients_without_a_node_exit_6() {
     std::fs::create_dir_all(&empty).unwrap();
     let dir = empty.to_str().unwrap();
 
-    let get = fog(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
+    let get = fog_bounded(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
     assert_eq!(get.status.code(), Some(6), "{}", text(&get.stderr));
     assert!(text(&get.stderr).contains("no node is running"));
-    let put = fog(&["put", "-", "--data-dir", dir], b"x", 10);
+    let put = fog_bounded(&["put", "-", "--data-dir", dir], b"x", 10);
     assert_eq!(put.status.code(), Some(6));
-    let status = fog(&["status", "--data-dir", dir], b"", 10);
+    let status = fog_bounded(&["status", "--data-dir", dir], b"", 10);
     assert_eq!(status.status.code(), Some(6));
 
     // An api file naming a port no one listens on: connection refused.
@@ -507,7 +477,7 @@ fn clients_without_a_node_exit_6() {
     drop(listener);
     api::write_api_file(&empty, dead).unwrap();
     api::write_token_file(&empty, &Token::generate()).unwrap();
-    let refused = fog(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
+    let refused = fog_bounded(&["get", HELLO_CHK, "--data-dir", dir], b"", 10);
     assert_eq!(refused.status.code(), Some(6), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("cannot reach the node"));
 }
@@ -523,7 +493,7 @@ fn bad_node_arguments_exit_2() {
         vec!["node", "--data-dir", dir, "--listen", "nowhere"],
         vec!["node", "--data-dir", dir, "--seed", "fog:nonsense"],
     ] {
-        let out = fog(&args, b"", 10);
+        let out = fog_bounded(&args, b"", 10);
         assert_eq!(
             out.status.code(),
             Some(2),

@@ -1,20 +1,17 @@
 //! The `fog` binary run as a user runs it: output, errors and exit codes.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::Output;
+
+use common::{fog_bounded, fog_into_closed_pipe};
 use fogstore::key::Key;
+use fogstore::node::api::{API_FILE, TOKEN_FILE};
 
+/// Runs `fog args` with `stdin`; fails if it has not exited within 10 s (a
+/// `fog node` that wrongly accepted its input would run on).
 fn fog(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    fog_bounded(args, stdin, 10)
 }
 
 fn stdout(out: &Output) -> String {
@@ -124,28 +121,6 @@ fn usage_errors_exit_2_and_version_works() {
     assert_eq!(stdout(&out), format!("fog {}\n", env!("CARGO_PKG_VERSION")));
 }
 
-/// Runs `fog args` with no input; kills it and fails if it has not exited
-/// within 10 s (a `fog node` that wrongly accepted its input would run on).
-fn fog_bounded(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(10) {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("fog {args:?} still running after 10 s: {}", stderr(&out));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// A scratch data directory, removed when dropped.
 struct DataDir(std::path::PathBuf);
 
@@ -177,7 +152,7 @@ fn a_bad_config_file_is_bad_input_naming_the_file_and_the_key() {
         ("max_peers = \"lots\"\n", "key `max_peers`"),
     ] {
         std::fs::write(&file, toml).unwrap();
-        let out = fog_bounded(&["node", "--data-dir", dir.path()]);
+        let out = fog(&["node", "--data-dir", dir.path()], b"");
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(file.to_str().unwrap()), "{err}");
@@ -196,13 +171,49 @@ fn a_bad_seeds_file_line_is_bad_input_naming_the_line() {
         "# seeds\n\nfog:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8@192.0.2.1:9000\nfog:nonsense@192.0.2.2:9000\n",
     )
     .unwrap();
-    let out = fog_bounded(&[
-        "node",
-        "--data-dir",
-        dir.path(),
-        "--seeds-file",
-        seeds.to_str().unwrap(),
-    ]);
+    let out = fog(
+        &[
+            "node",
+            "--data-dir",
+            dir.path(),
+            "--seeds-file",
+            seeds.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("line 4"), "{}", stderr(&out));
+}
+
+/// Runs `fog args` with `stdin` into a pipe whose reader has gone, and
+/// checks that it ended as `fog … | head` should: successfully, with
+/// nothing on stderr (no panic, no error).
+fn ends_quietly(args: &[&str], stdin: &[u8]) {
+    let out = fog_into_closed_pipe(args, stdin, 10);
+    assert!(
+        out.status.success(),
+        "fog {args:?}: {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out), "", "fog {args:?}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_successfully() {
+    // Reads its input first, so its reader is sure to be gone.
+    ends_quietly(&["key", "-"], b"hello, world\n");
+    ends_quietly(&["key", "--inspect", HELLO_CHK], b"");
+    ends_quietly(&["key", "--ssk-new"], b"");
+}
+
+#[test]
+fn a_node_with_a_closed_stdout_stops_and_cleans_up() {
+    let dir = DataDir::new("closed-stdout");
+    ends_quietly(
+        &["node", "--data-dir", dir.path(), "--store-size", "1M"],
+        b"",
+    );
+    assert!(!dir.0.join(API_FILE).exists());
+    assert!(!dir.0.join(TOKEN_FILE).exists());
 }

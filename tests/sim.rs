@@ -7,7 +7,7 @@ use fogstore::sim::scenario::{convergence, faults, probe, ring_lattice, scalabil
 
 mod common;
 
-use common::{check_determinism, fog, temp_dir};
+use common::{check_determinism, fog, fog_into_closed_pipe, temp_dir};
 
 fn small_convergence(seed: u64) -> convergence::Params {
     convergence::Params {
@@ -150,7 +150,7 @@ fn faults_hurt_more_as_more_nodes_go() {
 #[test]
 fn fog_sim_writes_its_files_and_prints_a_table() {
     let dir = temp_dir("cli");
-    let out = fog(&[
+    let args = [
         "sim",
         "convergence",
         "--nodes",
@@ -163,7 +163,8 @@ fn fog_sim_writes_its_files_and_prints_a_table() {
         "0x2a",
         "--out",
         dir.to_str().unwrap(),
-    ]);
+    ];
+    let out = fog(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -182,6 +183,19 @@ fn fog_sim_writes_its_files_and_prints_a_table() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["params"]["seed"], 42);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Into a pipe whose reader has gone (`| head`): quietly, successfully,
+    // and with the files it wrote before the table kept.
+    let out = fog_into_closed_pipe(&args, b"", 30);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    assert!(dir.join("summary.json").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -8,6 +8,7 @@
 //! than one. Each figure is the median over rounds of the time per block.
 
 use std::hint::black_box;
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -96,14 +97,17 @@ fn run_sim(args: SimArgs) -> Result<()> {
         probes: 1,
         ..convergence::Params::default()
     };
-    println!(
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
         "fog bench sim: convergence workload, {} nodes, {} steps, 3 runs",
         args.nodes, args.steps
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:>4} {:>12} {:>12} {:>9} {:>14} {:>14}",
         "run", "events", "messages", "seconds", "events/s", "messages/s"
-    );
+    )?;
     let mut rates = Vec::new();
     for run in 1..=3 {
         let started = std::time::Instant::now();
@@ -112,14 +116,15 @@ fn run_sim(args: SimArgs) -> Result<()> {
         let stats = converged.net.stats();
         let rate = stats.events as f64 / secs;
         rates.push(rate);
-        println!(
+        writeln!(
+            out,
             "{run:>4} {:>12} {:>12} {secs:>9.2} {rate:>14.0} {:>14.0}",
             stats.events,
             stats.messages,
             stats.messages as f64 / secs
-        );
+        )?;
     }
-    println!("median: {:.2} million events/s", median(&rates) / 1e6);
+    writeln!(out, "median: {:.2} million events/s", median(&rates) / 1e6)?;
     Ok(())
 }
 
@@ -132,7 +137,7 @@ fn run_chk(args: ChkArgs) -> Result<()> {
     }
     let mut ops = chk_ops()?;
     let report = measure(&mut ops, Duration::from_secs(args.seconds));
-    print!("{}", render(&report));
+    write!(io::stdout().lock(), "{}", render(&report))?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@
 //! loop; the trace counts those attempts too, which is why the bench prints
 //! the forwarded requests it counted next to the chain's length.
 
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -304,18 +305,21 @@ pub(crate) fn run_transfer(args: TransferArgs) -> Result<()> {
     let idle_rss = proc_status_kib("VmRSS");
     let hops = args.hops;
     let size = args.mib as usize * 1024 * 1024;
-    println!(
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
         "fog bench transfer: {} MiB over a chain of {} nodes ({hops} links) on 127.0.0.1, \
          {} build, {}",
         args.mib,
         usize::from(hops) + 1,
         build(),
         cpu_features()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "path: node 0 holds the data (inserted there while only node 1 was up; stored \
          nowhere else); node {hops} fetches it; no node caches on the way back"
-    );
+    )?;
 
     let primitives = measure_primitives(Duration::from_secs(3))?;
 
@@ -348,45 +352,51 @@ pub(crate) fn run_transfer(args: TransferArgs) -> Result<()> {
     )?;
     let peak_rss = proc_status_kib("VmHWM");
 
-    println!(
+    writeln!(
+        out,
         "setup: a one-block fetch from node {hops} forwarded {path_forwards} requests \
          (chain length {hops}; more means refused tries at nodes already on the path)"
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "put: {:.2} s at node 0 ({:.1} MB/s; each block stored there and sent to node 1, \
          which keeps nothing); top block held by nodes {:?}",
         put_secs,
         size as f64 / put_secs / 1e6,
         holders_of_top
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:>4} {:>9} {:>9} {:>16}",
         "run", "seconds", "MB/s", "requests fwd"
-    );
+    )?;
     let mut rates = Vec::new();
     for (i, (secs, forwards)) in fetches.iter().enumerate() {
         let rate = size as f64 / secs / 1e6;
         rates.push(rate);
-        println!("{:>4} {secs:>9.2} {rate:>9.1} {forwards:>16}", i + 1);
+        writeln!(out, "{:>4} {secs:>9.2} {rate:>9.1} {forwards:>16}", i + 1)?;
     }
     let rate = median(&rates);
     let forwards_per_block = fetches[0].1 as f64 / data_blocks as f64;
-    println!(
+    writeln!(
+        out,
         "requests forwarded per data block: {forwards_per_block:.2} ({data_blocks} data blocks; \
          manifests add a few)"
-    );
-    print!("{}", render_bound(&primitives, f64::from(hops), rate));
-    println!(
+    )?;
+    write!(out, "{}", render_bound(&primitives, f64::from(hops), rate))?;
+    writeln!(
+        out,
         "memory: idle process before the chain started, VmRSS {}",
         mib(idle_rss)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "memory: peak of the process after the transfer, VmHWM {} (holds the {} MiB \
          document, the fetched copy and {} nodes' buffers)",
         mib(peak_rss),
         args.mib,
         usize::from(hops) + 1
-    );
+    )?;
     Ok(())
 }
 
@@ -439,13 +449,15 @@ pub(crate) fn run_latency(args: LatencyArgs) -> Result<()> {
     warn_debug("latency");
     let hops = args.hops;
     let samples = args.samples;
-    println!(
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
         "fog bench latency: one-block document on node 0, fetched {samples} times from node \
          {hops} over a chain of {} nodes on 127.0.0.1, {} build; no caching, so every fetch \
          crosses the chain",
         usize::from(hops) + 1,
         build()
-    );
+    )?;
     let (first_forwards, times, forwards) =
         with_chain(hops, put_single_block, async |nodes, trace, (key, doc)| {
             let far = nodes.last().expect("a chain has nodes");
@@ -459,29 +471,32 @@ pub(crate) fn run_latency(args: LatencyArgs) -> Result<()> {
             }
             Ok((first, times, forwards))
         })?;
-    println!(
+    writeln!(
+        out,
         "requests forwarded: first (untimed) fetch {first_forwards}; timed fetches min {} \
          median {} max {} (chain length {hops})",
         quantile(&forwards, 0.0),
         median(&forwards),
         quantile(&forwards, 1.0)
-    );
+    )?;
     let p50 = median(&times);
-    println!(
+    writeln!(
+        out,
         "latency ms: min {:.3} p50 {p50:.3} p90 {:.3} p99 {:.3} max {:.3}",
         quantile(&times, 0.0),
         quantile(&times, 0.9),
         quantile(&times, 0.99),
         quantile(&times, 1.0)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "p50 {p50:.3} ms (target ≤ {LATENCY_TARGET_MS} ms): {}",
         if p50 <= LATENCY_TARGET_MS {
             "met"
         } else {
             "NOT met"
         }
-    );
+    )?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! cached, fetches it again near there, and cleans everything up.
 
 use std::collections::VecDeque;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -85,11 +86,12 @@ async fn demo(root: &std::path::Path, n: usize) -> Result<()> {
     }
     result?;
     let _ = std::fs::remove_dir_all(root);
-    println!(
+    writeln!(
+        io::stdout(),
         "done     {n} nodes stopped, {} removed ({} ms in all)",
         root.display(),
         started.elapsed().as_millis()
-    );
+    )?;
     Ok(())
 }
 
@@ -100,7 +102,12 @@ async fn run_network(
     nodes: &mut Vec<NodeHandle>,
     started: Instant,
 ) -> Result<()> {
-    println!("fog demo: {n} nodes on 127.0.0.1, real TCP and Noise links, one process");
+    // Not locked: a lock must not be held across the awaits below.
+    let mut out = io::stdout();
+    writeln!(
+        out,
+        "fog demo: {n} nodes on 127.0.0.1, real TCP and Noise links, one process"
+    )?;
 
     // ---- start the network ----
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
@@ -128,11 +135,12 @@ async fn run_network(
         seeds_of.push(seeds);
     }
     let distance = seed_graph_distances(&seeds_of);
-    println!(
+    writeln!(
+        out,
         "network  {n} nodes up in {} ms; each joined through its seeds (the one before it and a random earlier one)",
         started.elapsed().as_millis()
-    );
-    println!("         node 0 is {}", nodes[0].node_ref());
+    )?;
+    writeln!(out, "         node 0 is {}", nodes[0].node_ref())?;
 
     // ---- publish ----
     let doc = SAMPLE.as_bytes();
@@ -143,12 +151,13 @@ async fn run_network(
         .context("publishing the sample from node 0")?;
     let put_ms = t.elapsed().as_millis();
     let stored = holders(nodes, &key).await?;
-    println!(
+    writeln!(
+        out,
         "publish  node 0 inserted {} bytes in {put_ms} ms (hops to live {INSERT_HTL})",
         doc.len()
-    );
-    println!("         {}", Key::Chk(key));
-    println!("         stored on {}", list(&stored));
+    )?;
+    writeln!(out, "         {}", Key::Chk(key))?;
+    writeln!(out, "         stored on {}", list(&stored))?;
 
     // ---- fetch from afar ----
     // The farthest node without a copy (every node, if the insert reached
@@ -159,13 +168,14 @@ async fn run_network(
         .unwrap_or_else(|| (0..n).max_by_key(|&i| (distance[i], i)).unwrap_or(0));
     let (hops, ms) = fetch(nodes, far, &key, doc, trace).await?;
     let cached = holders(nodes, &key).await?;
-    println!(
+    writeln!(
+        out,
         "fetch    node {far} ({} seed links from node 0): verified {} bytes, {}, {ms} ms",
         distance[far],
         doc.len(),
         plural(hops, "hop")
-    );
-    println!("         cached on {}", list(&cached));
+    )?;
+    writeln!(out, "         cached on {}", list(&cached))?;
 
     // ---- fetch again, near the first reader ----
     let near = (0..n)
@@ -185,31 +195,34 @@ async fn run_network(
             } else {
                 "no fewer hops this time: its route did not cross a new copy".to_string()
             };
-            println!(
+            writeln!(
+                out,
                 "again    node {near} ({how}): verified, {}, {ms2} ms; {compare}",
                 plural(hops2, "hop")
-            );
+            )?;
             format!("{} from node {near}", plural(hops2, "hop"))
         }
         None => {
             // Every node holds a copy already: fetch from the far node again.
             let (hops2, ms2) = fetch(nodes, far, &key, doc, trace).await?;
-            println!(
+            writeln!(
+                out,
                 "again    node {far}: verified, {} (its own copy), {ms2} ms",
                 plural(hops2, "hop")
-            );
+            )?;
             format!("{} from node {far}", plural(hops2, "hop"))
         }
     };
     let cached = holders(nodes, &key).await?;
-    println!("         cached on {}", list(&cached));
-    println!(
+    writeln!(out, "         cached on {}", list(&cached))?;
+    writeln!(
+        out,
         "summary  published on node 0, stored on {} nodes; fetched from node {far} in {}, \
          then {summary_second}; now on {} of {n} nodes",
         stored.len(),
         plural(hops, "hop"),
         cached.len()
-    );
+    )?;
     Ok(())
 }
 

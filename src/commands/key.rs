@@ -1,7 +1,7 @@
 //! `fog key`: keys computed offline.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -40,7 +40,7 @@ pub(crate) fn run(args: KeyArgs) -> Result<()> {
     }
     let file = args.file.expect("clap requires one of the group");
     let key = key_of_file(&file)?;
-    println!("{}", Key::Chk(key));
+    writeln!(io::stdout().lock(), "{}", Key::Chk(key))?;
     Ok(())
 }
 
@@ -83,8 +83,9 @@ fn ssk_new(name: Option<&str>) -> Result<()> {
             &uri[..uri.find('/').expect("SSK URIs have a /")]
         )
     };
-    println!("{}", base(&insert));
-    println!("{}", base(&request));
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", base(&insert))?;
+    writeln!(out, "{}", base(&request))?;
     eprintln!("line 1: insert URI — keep it secret, it publishes under this key");
     eprintln!("line 2: request URI — share it, readers fetch with it");
     if suffix.is_empty() {
@@ -105,11 +106,12 @@ fn inspect(uri: &str) -> Result<()> {
         Key::SskInsert(_) => "SSK-INSERT (private insert key: keep it secret)",
         Key::Ksk(_) => "KSK (keyword key: anyone who knows the name can read and publish)",
     };
-    println!("type:        {kind}");
-    println!("routing key: {}", node_key.routing);
-    println!("location:    {location} ({:#018x})", location.0);
+    let mut out = io::stdout().lock();
+    writeln!(out, "type:        {kind}")?;
+    writeln!(out, "routing key: {}", node_key.routing)?;
+    writeln!(out, "location:    {location} ({:#018x})", location.0)?;
     if let Key::SskInsert(insert) = &key {
-        println!("request URI: {}", Key::Ssk(insert.to_public()));
+        writeln!(out, "request URI: {}", Key::Ssk(insert.to_public()))?;
     }
     Ok(())
 }

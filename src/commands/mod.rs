@@ -80,6 +80,11 @@ pub(crate) fn client_error(error: ClientError) -> anyhow::Error {
         },
         _ => Failure::Other,
     };
+    // Kept as the source (same message), so that main sees a broken pipe
+    // when `fog get` writes to a closed stdout.
+    if let ClientError::Local(source) = error {
+        return anyhow::Error::new(source).context(failure);
+    }
     let message = match &error {
         ClientError::NoNode { dir, .. } => {
             format!("{error}; start one with `fog node --data-dir {dir}` or pass --data-dir")

@@ -1,6 +1,7 @@
 //! `fog node`: the daemon. Runs a node and serves the local client API
 //! until SIGINT or SIGTERM.
 
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -242,15 +243,26 @@ async fn serve(args: Settings) -> Result<()> {
         }
     };
 
-    println!("node {}", node.node_ref());
-    println!("api  {}", server.local_addr());
-    tracing::info!(api = %server.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
-
-    let stopped_by = wait_for_signal().await;
+    let printed = {
+        let mut out = io::stdout().lock();
+        writeln!(out, "node {}", node.node_ref())
+            .and_then(|()| writeln!(out, "api  {}", server.local_addr()))
+    };
+    // A stdout that cannot be written (closed early) stops the node as a
+    // signal would, so that it still closes its store and removes its API
+    // files.
+    let stopped_by = match &printed {
+        Ok(()) => {
+            tracing::info!(api = %server.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
+            wait_for_signal().await
+        }
+        Err(_) => "stdout unwritable",
+    };
     tracing::info!(signal = stopped_by, "shutting down");
     server.shutdown().await;
     let removed = api::remove_api_files(&dir);
     node.shutdown().await;
+    printed?;
     removed.with_context(|| format!("removing the API files from {}", dir.display()))?;
     eprintln!("stopped ({stopped_by})");
     Ok(())

@@ -1,7 +1,7 @@
 //! `fog put`: publish a document through the local node.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ pub(crate) fn run(args: PutArgs) -> Result<()> {
     let result = super::client_runtime()?.block_on(client.put_reader(reader));
     bar.end(result.is_ok());
     let key = result.map_err(super::client_error)?;
-    println!("{key}");
+    writeln!(io::stdout().lock(), "{key}")?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `fog sim SCENARIO`: runs a study in the simulator and writes its files.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -528,7 +529,8 @@ fn write(name: &str, out: Option<PathBuf>, report: &Report) -> Result<()> {
         .write(&dir)
         .with_context(|| format!("cannot write the results into {}", dir.display()))
         .context(Failure::BadInput)?;
-    print!("{}", report.printed);
-    println!("wrote {} files to {}", files.len(), dir.display());
+    let mut stdout = io::stdout().lock();
+    write!(stdout, "{}", report.printed)?;
+    writeln!(stdout, "wrote {} files to {}", files.len(), dir.display())?;
     Ok(())
 }

@@ -1,12 +1,16 @@
-//! What the simulator's test files share: a scratch path, the `fog` binary
-//! run without progress bars, and the determinism check of a report.
+//! What several test files share: a scratch path, the `fog` binary run
+//! without progress bars, bounded in time or into a closed pipe, and the
+//! determinism check of a report.
 
 // Each test file compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fogstore::sim::scenario::Report;
 
@@ -25,6 +29,68 @@ pub fn fog(args: &[&str]) -> Output {
         .env("FOG_NO_PROGRESS", "1")
         .output()
         .unwrap()
+}
+
+/// Runs `fog args` with `stdin` as its input and waits for it; kills it and
+/// fails if it runs over `secs`.
+pub fn fog_bounded(args: &[&str], stdin: &[u8], secs: u64) -> Output {
+    run_bounded(args, stdin, secs, true)
+}
+
+/// As [`fog_bounded`], as the first stage of a pipeline whose reader has
+/// gone (as after `| head -0`): the output's stdout is empty.
+pub fn fog_into_closed_pipe(args: &[&str], stdin: &[u8], secs: u64) -> Output {
+    run_bounded(args, stdin, secs, false)
+}
+
+fn run_bounded(args: &[&str], stdin: &[u8], secs: u64, read_stdout: bool) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the input is given, so that a command that reads its
+    // input first (`fog key -`) cannot print before the reader is gone.
+    let stdout = child.stdout.take().unwrap();
+    let out = if read_stdout {
+        Some(read_all(stdout))
+    } else {
+        drop(stdout);
+        None
+    };
+    let err = read_all(child.stderr.take().unwrap());
+    // A command that exits early (no node, a closed stdout) may not read
+    // its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
+            panic!("fog {args:?} took over {secs} s: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.map(|o| o.join().unwrap()).unwrap_or_default(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Reads `from` to its end on a thread of its own.
+fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        from.read_to_end(&mut buf).unwrap();
+        buf
+    })
 }
 
 /// Everything a report writes, as text: the printed table, the summary,
