@@ -71,6 +71,13 @@ impl NodeCore {
         }
     }
 
+    pub(super) fn mode(&self) -> Mode {
+        match self {
+            NodeCore::Freenet(_) => Mode::Freenet,
+            NodeCore::Chord(_) => Mode::Chord,
+        }
+    }
+
     pub(super) fn location(&self) -> Location {
         match self {
             NodeCore::Freenet(c) => c.location(),
