@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fogstore::link::Identity;
 use fogstore::node::api::{self, ApiClient, ApiError, ApiServer, ClientError, Token};
-use fogstore::node::{Node, NodeConfig, NodeHandle, small_network_routing};
+use fogstore::node::{Mode, Node, NodeConfig, NodeHandle, small_network_routing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The "short text" vector of keys/chk.json: unknown to any network that
@@ -150,6 +151,20 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What `fog status` prints for the node in `dir`.
+fn status_table(dir: &str) -> String {
+    let status = fog_bounded(&["status", "--data-dir", dir], b"", 10);
+    assert!(status.status.success(), "status: {}", text(&status.stderr));
+    text(&status.stdout)
+}
+
+/// Checks that `table` has each of `lines`, whole.
+fn assert_lines(table: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(table.lines().any(|l| l == *line), "no {line:?} in\n{table}");
+    }
+}
+
 #[test]
 fn two_node_processes_put_on_one_get_on_the_other() {
     let scratch = Scratch::new("two");
@@ -219,11 +234,23 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     assert!(put.status.success(), "put -: {}", text(&put.stderr));
     assert_eq!(text(&put.stdout).trim(), key);
 
-    let status = fog_bounded(&["status", "--data-dir", second.data_dir()], b"", 10);
-    assert!(status.status.success(), "status: {}", text(&status.stderr));
-    let table = text(&status.stdout);
+    let table = status_table(second.data_dir());
     assert!(table.contains(&second.node_ref), "{table}");
-    assert!(table.contains("peers       1"), "{table}");
+    assert_lines(
+        &table,
+        &[
+            "mode        freenet",
+            "joined      yes (1 attempt)",
+            "peers       1 linked, 1 known",
+            // Its one connection, to its seed; nothing failed.
+            "links       1 connects, 0 dead, 0 refused, 0 flooders dropped",
+            "cover       0 frames sent, 0 received",
+        ],
+    );
+    assert_lines(
+        &status_table(first.data_dir()),
+        &["joined      no (no seeds: the first node of its network)"],
+    );
 
     // A key no one published: not found, and quickly.
     let started = Instant::now();
@@ -274,6 +301,39 @@ fn two_node_processes_put_on_one_get_on_the_other() {
     drop(second);
 }
 
+#[test]
+fn status_shows_a_chord_node_that_is_still_trying_to_join() {
+    let scratch = Scratch::new("unjoined");
+    // A seed nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = Identity::generate()
+        .node_ref(([127, 0, 0, 1], port).into())
+        .to_string();
+    let node = NodeProcess::start_with_args(&scratch.path("n"), &[&dead], &["--mode", "chord"]);
+    let table = status_table(node.data_dir());
+    assert_lines(
+        &table,
+        &[
+            "mode        chord",
+            // Every attempt was a connection refused: no link.
+            "peers       0 linked, 1 known",
+        ],
+    );
+    let joined = table
+        .lines()
+        .find(|l| l.starts_with("joined "))
+        .unwrap_or_else(|| panic!("no joined line in\n{table}"));
+    assert!(
+        joined.starts_with("joined      no (") && joined.ends_with(" so far; retrying)"),
+        "{table}"
+    );
+    drop(node);
+}
+
 /// The peak resident set (`VmHWM`) of process `pid`, in KiB, where /proc
 /// has it.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -319,6 +379,10 @@ fn two_chord_mode_node_processes_put_on_one_get_on_the_other() {
     let got = fog_bounded(&["get", &key, "--data-dir", first.data_dir()], b"", 30);
     assert!(got.status.success(), "get: {}", text(&got.stderr));
     assert_eq!(got.stdout, doc);
+    assert_lines(
+        &status_table(second.data_dir()),
+        &["mode        chord", "joined      yes (1 attempt)"],
+    );
     #[cfg(unix)]
     for node in [first, second] {
         assert!(node.terminate().success());
@@ -699,18 +763,38 @@ async fn documents_round_trip_and_failures_have_their_codes() {
             serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         for field in [
             "node",
+            "mode",
+            "seeds",
+            "joined",
+            "join_attempts",
             "peers",
+            "known",
             "references",
             "store_blocks",
             "store_bytes",
             "in_flight",
             "location",
+            "connects",
+            "dead_links",
+            "refused",
+            "flooders_dropped",
+            "pings_sent",
+            "cover_sent",
+            "cover_received",
         ] {
             assert!(json.get(field).is_some(), "{field} missing from {json}");
         }
+        assert_eq!(json["mode"], "freenet");
         let status = client.status().await.unwrap();
         assert_eq!(status.node, node.node_ref().to_string());
-        assert_eq!(status.peers, 1);
+        assert_eq!(status.mode, Mode::Freenet);
+        // Joined through its one seed at the first attempt, over its one
+        // connection.
+        assert!(status.joined);
+        assert_eq!((status.seeds, status.join_attempts), (1, 1));
+        assert_eq!((status.peers, status.known, status.connects), (1, 1, 1));
+        assert_eq!((status.dead_links, status.refused, status.flooders_dropped), (0, 0, 0));
+        assert_eq!((status.cover_sent, status.cover_received), (0, 0));
         assert!(status.store_blocks >= 1);
         assert!((0.0..1.0).contains(&status.location));
 

@@ -473,13 +473,15 @@ async fn keepalives_hold_a_quiet_link_and_a_silent_peer_is_closed() {
     .await;
 }
 
+/// The location a node's key gives it: its Chord id, and its Freenet
+/// location until it joins.
+fn key_location(node: &NodeRef) -> Location {
+    Location::from_hash(&Sha256::digest(node.identity).into())
+}
+
 /// A one-block document whose key is closer on the ring to `near` than to
 /// `far`.
 fn document_near(near: &NodeRef, far: &NodeRef) -> (Vec<u8>, ChkKey) {
-    let location = |node: &NodeRef| {
-        use sha2::Digest;
-        Location::from_hash(&sha2::Sha256::digest(node.identity).into())
-    };
     (0..)
         .map(|i| document(&format!("near {i}")))
         .map(|doc| {
@@ -488,7 +490,7 @@ fn document_near(near: &NodeRef, far: &NodeRef) -> (Vec<u8>, ChkKey) {
         })
         .find(|(_, key)| {
             let at = key.node_key().location();
-            at.distance(location(near)) < at.distance(location(far))
+            at.distance(key_location(near)) < at.distance(key_location(far))
         })
         .unwrap()
 }
@@ -553,20 +555,31 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The reference of a node to be started later in `dir`: its identity,
+/// made now, on a free port of 127.0.0.1 that nobody listens on yet.
+fn future_node(dir: &Path) -> NodeRef {
+    std::fs::create_dir_all(dir).unwrap();
+    let identity = Identity::load_or_create(&dir.join(IDENTITY_FILE)).unwrap();
+    identity.node_ref(([127, 0, 0, 1], free_port()).into())
+}
+
+/// Reconnections and join retries after 0.05-0.1 s, then 0.1-0.2 s, then
+/// 0.2-0.4 s apart.
+fn fast_retries() -> PeerConfig {
+    PeerConfig {
+        reconnect_min: Duration::from_millis(100),
+        reconnect_max: Duration::from_millis(400),
+        ..PeerConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_seed_that_is_down_is_retried_with_backoff_until_it_is_up() {
     let scratch = Scratch::new("backoff");
     bounded(30, async {
         // A's identity and address are known before A runs.
-        std::fs::create_dir_all(scratch.node(0)).unwrap();
-        let identity = Identity::load_or_create(&scratch.node(0).join(IDENTITY_FILE)).unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let retry = PeerConfig {
-            reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_millis(400),
-            ..PeerConfig::default()
-        };
-        let b = start_with(&scratch.node(1), vec![identity.node_ref(addr)], retry).await;
+        let a_ref = future_node(&scratch.node(0));
+        let b = start_with(&scratch.node(1), vec![a_ref], fast_retries()).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         // Attempts after 0.05-0.1 s, then 0.1-0.2, 0.2-0.4, and 0.2-0.4 s
         // apart: 5 to 9 in 1.5 s. A busy loop would make thousands; no
@@ -575,10 +588,10 @@ async fn a_seed_that_is_down_is_retried_with_backoff_until_it_is_up() {
         assert!((4..=12).contains(&tries), "{tries} connection attempts");
         assert_eq!(stats(&b).await.peers, 0);
 
-        let a = Node::start(config(&scratch.node(0), addr, vec![], None))
+        let a = Node::start(config(&scratch.node(0), a_ref.addr, vec![], None))
             .await
             .unwrap();
-        assert_eq!(a.node_ref(), identity.node_ref(addr));
+        assert_eq!(a.node_ref(), a_ref);
         eventually(3, "B reconnects to A", || async {
             stats(&b).await.peers == 1
         })
@@ -588,6 +601,131 @@ async fn a_seed_that_is_down_is_retried_with_backoff_until_it_is_up() {
         let key = b.put(&doc).await.unwrap();
         assert!(a.holds(&key.node_key()).await.unwrap());
         shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Joining: every seed in turn, and again until it works
+// ---------------------------------------------------------------------------
+
+/// Starts a seed A, then B in `mode` with a first seed nobody listens on
+/// and A second: B joins through A in its first round.
+async fn joins_through_the_second_seed(mode: Mode, name: &str) {
+    let scratch = Scratch::new(name);
+    bounded(30, async {
+        let loopback = LOOPBACK.parse().unwrap();
+        let a = Node::start(config_in(mode, &scratch.node(0), loopback, vec![]))
+            .await
+            .unwrap();
+        let dead = Identity::generate().node_ref(([127, 0, 0, 1], free_port()).into());
+        let seeds = vec![dead, a.node_ref()];
+        let b = Node::start(config_in(mode, &scratch.node(1), loopback, seeds))
+            .await
+            .unwrap();
+        // Joined when `start` returns, at the second attempt.
+        let s = stats(&b).await;
+        assert_eq!(s.mode, mode);
+        assert!(s.joined, "{s:?}");
+        assert_eq!((s.seeds, s.join_attempts, s.peers), (2, 2, 1), "{s:?}");
+        assert_joined_through(mode, &a, &b).await;
+        let s = stats(&a).await;
+        assert_eq!((s.seeds, s.joined, s.join_attempts), (0, false, 0), "{s:?}");
+        shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+/// Checks what B's join through A left behind: A knows B, and B knows A.
+/// A link alone teaches neither core anything, so this fails without a
+/// join. In Freenet mode B has also moved from the location its key gives
+/// it to the one its announcement drew.
+async fn assert_joined_through(mode: Mode, a: &NodeHandle, b: &NodeHandle) {
+    referenced(a).await;
+    referenced(b).await;
+    let location = stats(b).await.location;
+    match mode {
+        Mode::Freenet => assert_ne!(location, key_location(&b.node_ref())),
+        Mode::Chord => assert_eq!(location, key_location(&b.node_ref())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joins_through_its_second_seed_when_the_first_is_down() {
+    joins_through_the_second_seed(Mode::Freenet, "second-seed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chord_node_joins_through_its_second_seed_when_the_first_is_down() {
+    joins_through_the_second_seed(Mode::Chord, "chord-second-seed").await;
+}
+
+/// Starts B in `mode` while its only seed, A, is down; B keeps retrying
+/// its join, paced, and joins once A is up.
+async fn joins_once_its_seed_is_up(mode: Mode, name: &str) {
+    let scratch = Scratch::new(name);
+    bounded(30, async {
+        let a_ref = future_node(&scratch.node(0));
+        let loopback = LOOPBACK.parse().unwrap();
+        let b = Node::start(NodeConfig {
+            peers: fast_retries(),
+            ..config_in(mode, &scratch.node(1), loopback, vec![a_ref])
+        })
+        .await
+        .unwrap();
+        // `start` returned after one failed attempt.
+        let s = stats(&b).await;
+        assert_eq!((s.joined, s.join_attempts), (false, 1), "{s:?}");
+
+        // Rounds after 0.05-0.1 s, then 0.1-0.2 s, then 0.2-0.4 s apart
+        // (or at once when a reconnection links to the seed, which cannot
+        // happen while it is down): 4 to 8 in 1.5 s. No retry, one; a busy
+        // loop, thousands.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let s = stats(&b).await;
+        assert!(!s.joined, "{s:?}");
+        assert!((3..=12).contains(&s.join_attempts), "{s:?}");
+
+        let a = Node::start(config_in(mode, &scratch.node(0), a_ref.addr, vec![]))
+            .await
+            .unwrap();
+        assert_eq!(a.node_ref(), a_ref);
+        eventually(5, "B joins through A", || async { stats(&b).await.joined }).await;
+        assert_joined_through(mode, &a, &b).await;
+        // Joined, it stops trying.
+        let attempts = stats(&b).await.join_attempts;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(stats(&b).await.join_attempts, attempts);
+        shutdown(&[a, b]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_whose_only_seed_is_down_joins_once_it_is_up() {
+    joins_once_its_seed_is_up(Mode::Freenet, "late-seed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chord_node_whose_only_seed_is_down_joins_once_it_is_up() {
+    joins_once_its_seed_is_up(Mode::Chord, "chord-late-seed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_still_retrying_its_join_stops_when_its_handles_are_dropped() {
+    let scratch = Scratch::new("retry-drop");
+    bounded(30, async {
+        let dead = future_node(&scratch.node(0));
+        let b = start_with(&scratch.node(1), vec![dead], fast_retries()).await;
+        assert!(!stats(&b).await.joined);
+        let addr = b.node_ref().addr;
+        // The retries hold the node only weakly: with the last handle
+        // gone it stops, and its listening socket closes.
+        drop(b);
+        eventually(5, "B stops listening", || async {
+            TcpStream::connect(addr).await.is_err()
+        })
+        .await;
     })
     .await;
 }
@@ -787,21 +925,35 @@ async fn between_two_nodes_a_relay_sees_only_whole_frames_and_no_plaintext() {
     .await;
 }
 
-/// A node in Chord mode with fast ring upkeep and one replica per key.
-async fn start_chord(dir: &Path, seeds: Vec<NodeRef>) -> NodeHandle {
-    Node::start(NodeConfig {
-        mode: Mode::Chord,
-        chord: ChordConfig {
-            successors: 1,
-            stabilize_ms: 100,
-            fix_fingers_ms: 50,
-            check_predecessor_ms: 200,
-            hop_timeout_ms: 1_000,
-            client_timeout_ms: 10_000,
-            ..ChordConfig::default()
+/// A node on `listen` in `mode`; in Chord mode with fast ring upkeep and
+/// one replica per key.
+fn config_in(mode: Mode, dir: &Path, listen: SocketAddr, seeds: Vec<NodeRef>) -> NodeConfig {
+    let config = config(dir, listen, seeds, None);
+    match mode {
+        Mode::Freenet => config,
+        Mode::Chord => NodeConfig {
+            mode: Mode::Chord,
+            chord: ChordConfig {
+                successors: 1,
+                stabilize_ms: 100,
+                fix_fingers_ms: 50,
+                check_predecessor_ms: 200,
+                hop_timeout_ms: 1_000,
+                client_timeout_ms: 10_000,
+                ..ChordConfig::default()
+            },
+            ..config
         },
-        ..config(dir, LOOPBACK.parse().unwrap(), seeds, None)
-    })
+    }
+}
+
+async fn start_chord(dir: &Path, seeds: Vec<NodeRef>) -> NodeHandle {
+    Node::start(config_in(
+        Mode::Chord,
+        dir,
+        LOOPBACK.parse().unwrap(),
+        seeds,
+    ))
     .await
     .unwrap()
 }
@@ -817,10 +969,7 @@ async fn chord_mode_nodes_form_a_ring_and_store_each_block_at_its_successor() {
             nodes.push(start_chord(&scratch.node(i), vec![seed]).await);
         }
         // Each node's id is the hash of its key.
-        let ids: Vec<Location> = nodes
-            .iter()
-            .map(|n| Location::from_hash(&Sha256::digest(n.node_ref().identity).into()))
-            .collect();
+        let ids: Vec<Location> = nodes.iter().map(|n| key_location(&n.node_ref())).collect();
         for (node, id) in nodes.iter().zip(&ids) {
             assert_eq!(stats(node).await.location, *id);
         }

@@ -1,9 +1,11 @@
 //! `fog status`: what the local node is doing.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use fogstore::node::api::StatusReport;
 
 /// Arguments of `fog status`.
 #[derive(Args)]
@@ -16,21 +18,49 @@ pub(crate) struct StatusArgs {
 
 pub(crate) fn run(args: StatusArgs) -> Result<()> {
     let client = super::client(&args.data_dir)?;
-    let status = super::client_runtime()?
+    let s = super::client_runtime()?
         .block_on(client.status())
         .map_err(super::client_error)?;
-    println!("node        {}", status.node);
-    println!("api         {}", client.addr());
-    println!("location    {:.6}", status.location);
-    println!("peers       {}", status.peers);
-    println!("references  {}", status.references);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "node        {}", s.node)?;
+    writeln!(out, "api         {}", client.addr())?;
+    writeln!(out, "mode        {}", s.mode)?;
+    writeln!(out, "joined      {}", joined(&s))?;
+    writeln!(out, "location    {:.6}", s.location)?;
+    writeln!(out, "peers       {} linked, {} known", s.peers, s.known)?;
+    writeln!(out, "references  {}", s.references)?;
+    writeln!(
+        out,
         "store       {} blocks, {}",
-        status.store_blocks,
-        human_bytes(status.store_bytes)
-    );
-    println!("in flight   {}", status.in_flight);
+        s.store_blocks,
+        human_bytes(s.store_bytes)
+    )?;
+    writeln!(out, "in flight   {}", s.in_flight)?;
+    writeln!(
+        out,
+        "links       {} connects, {} dead, {} refused, {} flooders dropped",
+        s.connects, s.dead_links, s.refused, s.flooders_dropped
+    )?;
+    writeln!(out, "keepalive   {} pings sent", s.pings_sent)?;
+    writeln!(
+        out,
+        "cover       {} frames sent, {} received",
+        s.cover_sent, s.cover_received
+    )?;
     Ok(())
+}
+
+/// The `joined` line: the answer, and how it came about.
+fn joined(s: &StatusReport) -> String {
+    let attempts = match s.join_attempts {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
+    match (s.joined, s.seeds) {
+        (true, _) => format!("yes ({attempts})"),
+        (false, 0) => "no (no seeds: the first node of its network)".to_owned(),
+        (false, _) => format!("no ({attempts} so far; retrying)"),
+    }
 }
 
 fn human_bytes(n: u64) -> String {

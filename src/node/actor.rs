@@ -28,8 +28,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
+use super::backoff::Backoff;
 use super::core::NodeCore;
 use super::directory::{Directory, ME};
+use super::join::JoinState;
 use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeStats, PeerConfig, Trace};
 use crate::key::hash::sha256;
 use crate::key::{Location, NodeKey};
@@ -165,9 +167,9 @@ impl TokenBucket {
 
 /// The reconnection state of a peer whose last link or connect failed.
 #[derive(Clone, Copy, Debug)]
-struct Backoff {
-    /// The wait the next failure draws from (doubling, capped).
-    delay: Duration,
+struct Retry {
+    /// The waits its next failures draw.
+    backoff: Backoff,
     /// No new link to the peer before this.
     until: Instant,
 }
@@ -224,10 +226,12 @@ pub(super) struct Actor {
     /// The seeds: reconnected to on their own after a failure.
     seeds: BTreeSet<PeerId>,
     /// Peers whose last link or connect failed, and when to try again.
-    retry: BTreeMap<PeerId, Backoff>,
+    retry: BTreeMap<PeerId, Retry>,
     /// Identities dropped for flooding, and until when they stay out.
     banned: BTreeMap<[u8; 32], Instant>,
     counters: Arc<Counters>,
+    /// Whether the node has joined; told when a seed is linked again.
+    join: Arc<JoinState>,
     clients: BTreeMap<ClientId, oneshot::Sender<ClientResult<BlockContent>>>,
     next_client: u64,
     next_link: u64,
@@ -246,6 +250,7 @@ impl Actor {
         listen: SocketAddr,
         trace: Option<Trace>,
         settings: PeerConfig,
+        join: Arc<JoinState>,
     ) -> Actor {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Actor {
@@ -263,6 +268,7 @@ impl Actor {
             retry: BTreeMap::new(),
             banned: BTreeMap::new(),
             counters: Arc::default(),
+            join,
             clients: BTreeMap::new(),
             next_client: 0,
             next_link: 0,
@@ -283,10 +289,14 @@ impl Actor {
     }
 
     /// The actor's loop, until shutdown or until every handle is dropped.
+    /// `alive` is never sent on: the tasks that must end with the node
+    /// (the join retries) watch for it to be dropped, which it is once the
+    /// node has stopped.
     pub(super) async fn run(
         mut self,
         listener: TcpListener,
         mut commands: mpsc::Receiver<Command>,
+        alive: oneshot::Sender<()>,
     ) {
         let acceptor = tokio::spawn(accept_loop(
             listener,
@@ -330,6 +340,7 @@ impl Actor {
         // Closes the store (flushing its recency) before answering.
         drop(self);
         tracing::info!(node = %me, "node stopped");
+        drop(alive);
         if let Some(reply) = done {
             let _ = reply.send(());
         }
@@ -610,6 +621,10 @@ impl Actor {
                 let store = self.core.store();
                 let c = &*self.counters;
                 let _ = reply.send(NodeStats {
+                    mode: self.core.mode(),
+                    seeds: self.seeds.len(),
+                    joined: self.join.joined(),
+                    join_attempts: self.join.attempts(),
                     peers: self.links.len(),
                     known: self.dir.len(),
                     references: self.core.references(),
@@ -676,6 +691,13 @@ impl Actor {
         }
         if let Err(reason) = self.may_connect(peer) {
             tracing::debug!(peer = %self.show(peer), reason, "not connecting; the peer is down for now");
+            // The core forgets a peer it is told is down, and only the
+            // reconnection timer brings a seed back: a seed refused for
+            // another reason than its own wait (this node's peer limit)
+            // gets a wait of its own, or it would never be tried again.
+            if self.seeds.contains(&peer) && !self.backing_off(peer, Instant::now()) {
+                self.back_off(peer);
+            }
             self.inputs.push_back(Input::PeerDown(peer));
             return;
         }
@@ -695,13 +717,18 @@ impl Actor {
         {
             return Err("dropped recently for flooding");
         }
-        if self.retry.get(&peer).is_some_and(|b| b.until > now) {
+        if self.backing_off(peer, now) {
             return Err("backing off after a failed link");
         }
         if self.peer_count() >= self.settings.max_peers && !self.close_idle_link(now) {
             return Err("peer limit reached and every link is busy");
         }
         Ok(())
+    }
+
+    /// Whether `peer` is waiting out a backoff at `now`.
+    fn backing_off(&self, peer: PeerId, now: Instant) -> bool {
+        self.retry.get(&peer).is_some_and(|r| r.until > now)
     }
 
     /// Peers with a link or a link being opened.
@@ -768,20 +795,17 @@ impl Actor {
     }
 
     /// A link to `peer` failed or could not be opened: no new link before
-    /// a random wait between half and all of its current delay, which then
-    /// doubles up to the maximum.
+    /// the next wait of its [`Backoff`] (from `reconnect_min`, doubling up
+    /// to `reconnect_max`).
     fn back_off(&mut self, peer: PeerId) {
         let now = Instant::now();
         let (min, max) = (self.settings.reconnect_min, self.settings.reconnect_max);
-        let backoff = self.retry.entry(peer).or_insert(Backoff {
-            delay: min,
+        let retry = self.retry.entry(peer).or_insert(Retry {
+            backoff: Backoff::new(min, max),
             until: now,
         });
-        // Jitter from the OS RNG, so that peers cut off together do not
-        // come back in lockstep.
-        let wait = backoff.delay.mul_f64(OsRng.gen_range(0.5..=1.0));
-        backoff.until = now + wait;
-        backoff.delay = backoff.delay.saturating_mul(2).min(max);
+        let wait = retry.backoff.next_wait();
+        retry.until = now + wait;
         tracing::debug!(peer = %DisplayRef(self.dir.node_ref(peer)), ?wait, "backing off");
         if self.retry.len() > MAX_RETRY {
             // Forget non-seeds whose wait ended long ago; their next
@@ -894,6 +918,7 @@ impl Actor {
             // The core forgot the seed when it went down; it is back.
             self.core
                 .add_seed(Location::from_hash(&sha256(&seed.identity)), peer);
+            self.join.seed_linked();
         }
         if let Some(connecting) = self.connecting.remove(&peer) {
             connecting.task.abort();
@@ -1326,5 +1351,77 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(0, 1, t0);
         assert!((0..10_000).all(|_| bucket.take(t0)));
+    }
+
+    #[tokio::test]
+    async fn a_seed_refused_by_the_peer_limit_is_reconnected_later() {
+        use rand::SeedableRng;
+
+        use crate::routing::{ChordConfig, Config};
+        use crate::store::DiskStore;
+
+        let dir = std::env::temp_dir().join(format!("fog-actor-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let me = PeerId(0);
+        let core = NodeCore::new(
+            super::super::Mode::Freenet,
+            Config {
+                me,
+                ..Config::default()
+            },
+            ChordConfig {
+                me,
+                ..ChordConfig::default()
+            },
+            Location(1),
+            DiskStore::open(&dir, 1 << 20).unwrap(),
+            &mut rng,
+        );
+        let one = PeerConfig {
+            max_peers: 1,
+            ..PeerConfig::default()
+        };
+        let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut actor = Actor::new(
+            core,
+            rng,
+            Identity::generate(),
+            addr(1),
+            None,
+            one,
+            Arc::default(),
+        );
+        let seed = actor.add_seed(Identity::generate().node_ref(addr(2)));
+
+        // A link to another peer, just used: the limit is reached and that
+        // link is not idle, so no link to the seed may be opened.
+        let other = actor.dir.intern(Identity::generate().node_ref(addr(3)));
+        let (tx, _rx) = mpsc::channel(1);
+        let reader = tokio::spawn(std::future::pending::<()>());
+        let now = Instant::now();
+        actor.links.insert(
+            other,
+            Linked {
+                slots: vec![Slot {
+                    id: 0,
+                    tx,
+                    reader: reader.abort_handle(),
+                }],
+                bucket: TokenBucket::new(0, 1, now),
+                last_used: now,
+            },
+        );
+        actor.send_to(seed, Message::Ping { nonce: 0 });
+        assert!(actor.connecting.is_empty());
+        assert!(matches!(actor.inputs.pop_front(), Some(Input::PeerDown(p)) if p == seed));
+        // The core forgets it; the reconnection timer must not.
+        assert!(
+            actor.next_reconnect().is_some(),
+            "no reconnection scheduled for the seed"
+        );
+        reader.abort();
+        drop(actor);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -51,7 +51,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{NodeError, NodeHandle};
+use super::{Mode, NodeError, NodeHandle};
 use crate::key::Key;
 use crate::key::hash::sha256;
 
@@ -182,13 +182,25 @@ pub fn remove_api_files(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// What `GET /status` answers, as JSON.
+/// What `GET /status` answers, as JSON: the node's
+/// [`NodeStats`](super::NodeStats), with its reference and its location as
+/// a fraction. The counters count from the node's start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The node's reference, `fog:<key>@<host>:<port>`.
     pub node: String,
+    /// The protocol the node runs: `"freenet"` or `"chord"`.
+    pub mode: Mode,
+    /// Seeds the node was started with.
+    pub seeds: usize,
+    /// Whether a join through a seed has succeeded (never, without seeds).
+    pub joined: bool,
+    /// Join attempts so far, one per seed tried.
+    pub join_attempts: u64,
     /// Peers with an open link.
     pub peers: usize,
+    /// Peers the node knows of, linked or not.
+    pub known: usize,
     /// References in the routing table.
     pub references: usize,
     /// Blocks in the store.
@@ -199,6 +211,20 @@ pub struct StatusReport {
     pub in_flight: usize,
     /// The node's location as a fraction of the ring, in `[0, 1)`.
     pub location: f64,
+    /// Outgoing connections attempted.
+    pub connects: u64,
+    /// Links closed as dead (nothing received for too long).
+    pub dead_links: u64,
+    /// Incoming links refused (the peer limit, or a peer banned).
+    pub refused: u64,
+    /// Peers dropped for exceeding the request rate.
+    pub flooders_dropped: u64,
+    /// Keepalive pings sent.
+    pub pings_sent: u64,
+    /// Padding frames (cover traffic) sent.
+    pub cover_sent: u64,
+    /// Padding frames received.
+    pub cover_received: u64,
 }
 
 /// Why the API server could not start.
@@ -600,12 +626,24 @@ async fn status(shared: &Shared) -> Response<ApiBody> {
     };
     let report = StatusReport {
         node: shared.node.node_ref().to_string(),
+        mode: stats.mode,
+        seeds: stats.seeds,
+        joined: stats.joined,
+        join_attempts: stats.join_attempts,
         peers: stats.peers,
+        known: stats.known,
         references: stats.references,
         store_blocks: stats.store_blocks,
         store_bytes: stats.store_bytes,
         in_flight: stats.in_flight,
         location: stats.location.as_fraction(),
+        connects: stats.connects,
+        dead_links: stats.dead_links,
+        refused: stats.refused,
+        flooders_dropped: stats.flooders_dropped,
+        pings_sent: stats.pings_sent,
+        cover_sent: stats.cover_sent,
+        cover_received: stats.cover_received,
     };
     match serde_json::to_vec(&report) {
         Ok(json) => {

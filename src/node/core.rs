@@ -1,7 +1,10 @@
 //! The routing core a node drives: Freenet mode or Chord mode, over the
 //! same links, store and client API.
 
+use std::fmt;
+
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::key::Location;
 use crate::routing::freenet::Core;
@@ -10,14 +13,25 @@ use crate::routing::{
 };
 use crate::store::DiskStore;
 
-/// Which protocol a node runs (`fog node --mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which protocol a node runs (`fog node --mode`). Its name, in `fog.toml`,
+/// in the status JSON and as displayed, is `freenet` or `chord`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Steepest-ascent routing with caching and announcements.
     #[default]
     Freenet,
     /// A Chord ring: the node's id is the hash of its key.
     Chord,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Freenet => "freenet",
+            Mode::Chord => "chord",
+        })
+    }
 }
 
 /// A node's core, in the mode it runs.
@@ -68,6 +82,13 @@ impl NodeCore {
         match self {
             NodeCore::Freenet(c) => c.poll_timeout(),
             NodeCore::Chord(c) => c.poll_timeout(),
+        }
+    }
+
+    pub(super) fn mode(&self) -> Mode {
+        match self {
+            NodeCore::Freenet(_) => Mode::Freenet,
+            NodeCore::Chord(_) => Mode::Chord,
         }
     }
 

@@ -18,7 +18,9 @@
 //! time the core sends it something. It also manages the links themselves
 //! ([`PeerConfig`]): a bounded number of peers, keepalive pings and the
 //! closing of dead links, reconnection with exponential backoff, a
-//! per-peer request rate limit, and optional cover traffic.
+//! per-peer request rate limit, and optional cover traffic. Joining is
+//! `join.rs`'s: each seed in turn, and in the background again with the
+//! same backoff until a join succeeds.
 //! `docs/architecture.md` ("The node", "Peers and links") describes the
 //! design; what is not done yet is listed there. Documents of
 //! any size are published and fetched as splitfiles
@@ -28,8 +30,10 @@
 
 mod actor;
 pub mod api;
+mod backoff;
 mod core;
 mod directory;
+mod join;
 
 pub use self::core::Mode;
 
@@ -58,7 +62,9 @@ use crate::routing::{self, BlockContent, ClientOp, ClientResult, PeerId, Request
 use crate::store::{DiskStore, StoreError};
 use crate::wire::NodeRef;
 
+use self::backoff::Backoff;
 use self::core::NodeCore;
+use self::join::JoinState;
 use actor::{Actor, Command};
 
 /// The identity key's file name inside the data directory.
@@ -134,7 +140,9 @@ pub struct NodeConfig {
     /// peers it connects to, so it should be one they can reach (not
     /// `0.0.0.0`).
     pub listen: SocketAddr,
-    /// Nodes to bootstrap from; with any, the node joins through the first.
+    /// Nodes to bootstrap from. The node joins through them, each in turn
+    /// until one join succeeds, and keeps retrying in the background (see
+    /// [`Node::start`]).
     pub seeds: Vec<NodeRef>,
     /// Most bytes of blocks the datastore keeps.
     pub store_bytes: u64,
@@ -166,9 +174,11 @@ pub struct PeerConfig {
     /// which the link had no message to send; 0 turns cover traffic off.
     /// At most [`MAX_COVER_RATE`].
     pub cover_rate: u32,
-    /// Wait before the first reconnection attempt after a failure.
+    /// Wait before the first reconnection attempt after a failure, and
+    /// before the first retry of a join that failed through every seed.
     pub reconnect_min: Duration,
-    /// Longest wait between attempts; the wait doubles up to it.
+    /// Longest wait between attempts (reconnections, join rounds); the
+    /// wait doubles up to it.
     pub reconnect_max: Duration,
     /// Requests, inserts, announcements, Chord queries and transfers, and
     /// pings one peer may send per second on average; a peer that sends more is dropped. 0 turns the
@@ -320,6 +330,16 @@ impl From<routing::Failure> for NodeError {
 /// A snapshot of a node's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeStats {
+    /// The protocol the node runs.
+    pub mode: Mode,
+    /// Seeds the node was started with (not counting itself).
+    pub seeds: usize,
+    /// Whether a join through a seed has succeeded since the node started.
+    /// A node without seeds never joins: it is the first of its network.
+    pub joined: bool,
+    /// Join attempts made so far, one per seed tried; it stops growing
+    /// once the node has joined.
+    pub join_attempts: u64,
     /// Peers with an open link.
     pub peers: usize,
     /// Peers in the directory (linked or not).
@@ -356,11 +376,18 @@ pub struct Node;
 
 impl Node {
     /// Opens `config.data_dir`, binds `config.listen`, starts the actor and,
-    /// if there are seeds, joins the network through the first one.
+    /// if there are seeds, joins the network through them: each seed in
+    /// turn until one join succeeds.
     ///
-    /// A join that fails (the seed is unreachable, the announcement times
-    /// out) is logged, not fatal: the node runs with its seeds as its only
-    /// references and the location its key gives it.
+    /// A join that fails through every seed (they are unreachable, the
+    /// announcements time out) is logged, not fatal: this returns after
+    /// that one round, and the node runs with its seeds as its only
+    /// references and the location its key gives it while a background
+    /// task retries. It waits between rounds as for a seed's reconnection
+    /// ([`PeerConfig::reconnect_min`] doubling up to
+    /// [`PeerConfig::reconnect_max`], jittered), tries again at once when a
+    /// link to a seed comes back, and stops when a join succeeds or the
+    /// node stops. [`NodeStats::joined`] tells whether it has joined.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         std::fs::create_dir_all(&config.data_dir)?;
         let identity = Identity::load_or_create(&config.data_dir.join(IDENTITY_FILE))?;
@@ -384,37 +411,34 @@ impl Node {
         let core = NodeCore::new(config.mode, routing, chord, location, store, &mut rng);
 
         let (commands, commands_rx) = mpsc::channel(64);
+        let peers = config.peers.clamped();
+        let join = Arc::new(JoinState::default());
         let mut actor = Actor::new(
             core,
             rng,
             identity,
             listen,
             config.trace.clone(),
-            config.peers.clamped(),
+            peers,
+            Arc::clone(&join),
         );
-        let seeds: Vec<PeerId> = config
+        let seeds: Vec<join::Seed> = config
             .seeds
             .iter()
             .filter(|seed| seed.identity != me.identity)
-            .map(|seed| actor.add_seed(*seed))
+            .map(|&seed| (actor.add_seed(seed), seed))
             .collect();
-        tokio::spawn(actor.run(listener, commands_rx));
+        let (alive, stopped) = oneshot::channel();
+        tokio::spawn(actor.run(listener, commands_rx, alive));
         let handle = NodeHandle {
             commands,
             node_ref: me,
         };
         tracing::info!(node = %me, seeds = seeds.len(), "node started");
 
-        if let Some(&via) = seeds.first() {
-            match handle.op(ClientOp::Join { via, htl: JOIN_HTL }).await? {
-                ClientResult::Joined(location) => {
-                    tracing::info!(%location, "joined the network");
-                }
-                ClientResult::Failed(failure) => {
-                    tracing::warn!(?failure, "could not join; running with the seeds only");
-                }
-                other => tracing::warn!(?other, "unexpected answer to a join"),
-            }
+        if !seeds.is_empty() && !join::round(&handle, &seeds, &join).await? {
+            let backoff = Backoff::new(peers.reconnect_min, peers.reconnect_max);
+            join::spawn_retries(&handle, seeds, join, backoff, stopped);
         }
         Ok(handle)
     }
