@@ -339,6 +339,25 @@ fn replication_restores_every_copy_after_failures() {
 }
 
 #[test]
+fn without_replication_rounds_no_copies_are_made_after_the_fact() {
+    let config = ChordConfig {
+        replicate_ms: 0,
+        ..upkeep(2)
+    };
+    let mut net = chord_ring(8, 40, config, 1000, 0, Latency::default());
+    let keys = preload_at_owners(&mut net, 300);
+    for i in 0..40 {
+        net.wake(PeerId(i));
+    }
+    run_for(&mut net, 5_000);
+    assert_eq!(
+        missing_copies(&net, &keys, 2).len(),
+        5,
+        "only the owners hold them"
+    );
+}
+
+#[test]
 fn inserts_are_replicated_on_the_successors_and_found_from_anywhere() {
     let mut net = chord_ring(6, 40, still(3), 100, 0, Latency::default());
     let key = VirtualKey(0x1234_5678_9abc_def0);

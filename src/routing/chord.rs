@@ -55,6 +55,7 @@ pub struct ChordConfig {
     /// Longest time between two replication rounds, in which a node offers
     /// the keys it is responsible for to its `r` successors. A round also
     /// runs at the next timer after the predecessor or a successor changes.
+    /// 0: no rounds (copies are made on insert, handover and leave only).
     pub replicate_ms: u64,
     /// How long to wait for a peer before taking it for dead.
     pub hop_timeout_ms: u64,
@@ -1041,7 +1042,8 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             next[2] = now.plus_ms(self.config.check_predecessor_ms);
         }
         let view = self.replica_view();
-        if replicate <= now || self.offered.as_ref() != Some(&view) {
+        let rounds = self.config.replicate_ms > 0;
+        if rounds && (replicate <= now || self.offered.as_ref() != Some(&view)) {
             self.offer_replicas(rng);
             self.offered = Some(view);
             next[3] = now.plus_ms(self.config.replicate_ms);
