@@ -218,9 +218,12 @@ pub struct Chord<C: Content, S: Store<C>> {
     lookups: BTreeMap<RequestId, Lookup>,
     queries: BTreeMap<RequestId, (PeerId, Query, Time)>,
     recent: VecDeque<RequestId>,
-    /// Next stabilize, fix-fingers, check-predecessor and replication
-    /// times, once maintenance has started.
-    timers: Option<[Time; 4]>,
+    /// Next stabilize, fix-fingers and check-predecessor times, once
+    /// maintenance has started.
+    timers: Option<[Time; 3]>,
+    /// Next replication round, once maintenance has started, unless rounds
+    /// are off.
+    next_round: Option<Time>,
     /// The predecessor and successors the last replication round offered
     /// keys to.
     offered: Option<(Option<PeerId>, Vec<PeerId>)>,
@@ -253,6 +256,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             queries: BTreeMap::new(),
             recent: VecDeque::new(),
             timers: None,
+            next_round: None,
             offered: None,
             offers: BTreeMap::new(),
             left: false,
@@ -349,8 +353,9 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 phase(self.config.stabilize_ms),
                 phase(self.config.fix_fingers_ms),
                 phase(self.config.check_predecessor_ms),
-                phase(self.config.replicate_ms),
             ]);
+            self.next_round =
+                (self.config.replicate_ms > 0).then(|| phase(self.config.replicate_ms));
         }
         match input {
             Input::Message { from, msg } => self.on_message(now, from, msg, rng),
@@ -376,7 +381,12 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         });
         let lookups = self.lookups.values().map(|l| l.deadline);
         let queries = self.queries.values().map(|q| q.2);
-        let timers = self.timers.iter().flatten().copied();
+        let timers = self
+            .timers
+            .iter()
+            .flatten()
+            .chain(&self.next_round)
+            .copied();
         ops.chain(lookups).chain(queries).chain(timers).min()
     }
 
@@ -1025,10 +1035,10 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
 
     fn on_timeout<R: Rng + ?Sized>(&mut self, now: Time, rng: &mut R) {
         self.expire(now);
-        let Some([stabilize, fix, check, replicate]) = self.timers else {
+        let Some([stabilize, fix, check]) = self.timers else {
             return;
         };
-        let mut next = [stabilize, fix, check, replicate];
+        let mut next = [stabilize, fix, check];
         if stabilize <= now {
             self.stabilize(now, rng);
             next[0] = now.plus_ms(self.config.stabilize_ms);
@@ -1041,14 +1051,15 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             self.check_predecessor(now, rng);
             next[2] = now.plus_ms(self.config.check_predecessor_ms);
         }
-        let view = self.replica_view();
-        let rounds = self.config.replicate_ms > 0;
-        if rounds && (replicate <= now || self.offered.as_ref() != Some(&view)) {
-            self.offer_replicas(rng);
-            self.offered = Some(view);
-            next[3] = now.plus_ms(self.config.replicate_ms);
-        }
         self.timers = Some(next);
+        if let Some(round) = self.next_round {
+            let view = self.replica_view();
+            if round <= now || self.offered.as_ref() != Some(&view) {
+                self.offer_replicas(rng);
+                self.offered = Some(view);
+                self.next_round = Some(now.plus_ms(self.config.replicate_ms));
+            }
+        }
     }
 
     /// Whom replication depends on: the predecessor (it bounds the keys this
@@ -1298,6 +1309,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         }
         self.left = true;
         self.timers = None;
+        self.next_round = None;
     }
 
     fn on_leave(
