@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fogstore::block::chk;
-use fogstore::key::ChkKey;
 use fogstore::key::Location;
+use fogstore::key::{ChkKey, NodeKey};
 use fogstore::link::{Identity, Link, LinkError, LinkReader};
 use fogstore::node::{
     IDENTITY_FILE, Mode, Node, NodeConfig, NodeError, NodeHandle, NodeStats, PeerConfig, Trace,
@@ -958,52 +958,112 @@ async fn start_chord(dir: &Path, seeds: Vec<NodeRef>) -> NodeHandle {
     .unwrap()
 }
 
+/// Five Chord-mode nodes (one replica per key) that have formed a ring,
+/// with a document put on one of them.
+struct ChordRing {
+    nodes: Vec<NodeHandle>,
+    /// The nodes' indices in ring order, from the block's owner on.
+    from_owner: Vec<usize>,
+    /// The document's key, and the key of its one block.
+    chk: ChkKey,
+    key: NodeKey,
+    doc: Vec<u8>,
+}
+
+async fn chord_ring_with_a_block(scratch: &Scratch) -> ChordRing {
+    let first = start_chord(&scratch.node(0), vec![]).await;
+    let mut nodes = vec![first];
+    for i in 1..5 {
+        let seed = nodes[0].node_ref();
+        nodes.push(start_chord(&scratch.node(i), vec![seed]).await);
+    }
+    // Each node's id is the hash of its key.
+    let ids: Vec<Location> = nodes.iter().map(|n| key_location(&n.node_ref())).collect();
+    for (node, id) in nodes.iter().zip(&ids) {
+        assert_eq!(stats(node).await.location, *id);
+    }
+    let doc = document("chord");
+    // Twenty stabilisation rounds: the ring has formed. (A put while it
+    // forms may leave a copy on a node that is not the owner.)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let chk = nodes[4].put(&doc).await.unwrap();
+    assert_eq!(nodes[1].get(&chk).await.unwrap(), doc);
+    let key = chk.node_key();
+    // The owner is the first node at or after the key.
+    let mut ring: Vec<(Location, usize)> = ids.iter().copied().zip(0..).collect();
+    ring.sort();
+    let at = ring.partition_point(|(l, _)| *l < key.location());
+    let from_owner = (0..ring.len())
+        .map(|k| ring[(at + k) % ring.len()].1)
+        .collect();
+    ChordRing {
+        nodes,
+        from_owner,
+        chk,
+        key,
+        doc,
+    }
+}
+
+/// Waits until exactly `expected` (indices into `nodes`) hold `key`.
+async fn eventually_held_by(
+    nodes: &[NodeHandle],
+    key: NodeKey,
+    mut expected: Vec<usize>,
+    what: &str,
+) {
+    expected.sort();
+    eventually(10, what, || {
+        let expected = &expected;
+        async move {
+            let mut holders = Vec::new();
+            for (i, n) in nodes.iter().enumerate() {
+                if n.holds(&key).await.unwrap() {
+                    holders.push(i);
+                }
+            }
+            holders == *expected
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chord_mode_nodes_form_a_ring_and_store_each_block_at_its_successor() {
     let scratch = Scratch::new("chord");
     bounded(60, async {
-        let first = start_chord(&scratch.node(0), vec![]).await;
-        let mut nodes = vec![first];
-        for i in 1..5 {
-            let seed = nodes[0].node_ref();
-            nodes.push(start_chord(&scratch.node(i), vec![seed]).await);
-        }
-        // Each node's id is the hash of its key.
-        let ids: Vec<Location> = nodes.iter().map(|n| key_location(&n.node_ref())).collect();
-        for (node, id) in nodes.iter().zip(&ids) {
-            assert_eq!(stats(node).await.location, *id);
-        }
-        let doc = document("chord");
-        // Twenty stabilisation rounds: the ring has formed. (A put while it
-        // forms may leave a copy on a node that is not the owner.)
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let key = nodes[4].put(&doc).await.unwrap();
-        assert_eq!(nodes[1].get(&key).await.unwrap(), doc);
-        let key = key.node_key();
-        // The owner is the first node at or after the key; with one replica
-        // its successor holds it too, and nobody else does.
-        let mut ring: Vec<(Location, usize)> = ids.iter().copied().zip(0..).collect();
-        ring.sort();
-        let at = ring.partition_point(|(l, _)| *l < key.location()) % ring.len();
-        let owner = ring[at].1;
-        let replica = ring[(at + 1) % ring.len()].1;
-        eventually(10, "the owner and its successor hold the block", || {
-            let nodes = &nodes;
-            async move {
-                let mut holders = Vec::new();
-                for (i, n) in nodes.iter().enumerate() {
-                    if n.holds(&key).await.unwrap() {
-                        holders.push(i);
-                    }
-                }
-                holders.sort();
-                let mut expected = vec![owner, replica];
-                expected.sort();
-                holders == expected
-            }
-        })
-        .await;
-        shutdown(&nodes).await;
+        let ring = chord_ring_with_a_block(&scratch).await;
+        // With one replica the owner's successor holds it too, and nobody
+        // else does.
+        let (owner, replica) = (ring.from_owner[0], ring.from_owner[1]);
+        let what = "the owner and its successor hold the block";
+        eventually_held_by(&ring.nodes, ring.key, vec![owner, replica], what).await;
+        shutdown(&ring.nodes).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chord_node_copies_a_block_again_when_its_replica_leaves() {
+    let scratch = Scratch::new("chord-replica-leaves");
+    bounded(60, async {
+        let ring = chord_ring_with_a_block(&scratch).await;
+        let [owner, replica, next] = [0, 1, 2].map(|k| ring.from_owner[k]);
+        let what = "the owner and its successor hold the block";
+        eventually_held_by(&ring.nodes, ring.key, vec![owner, replica], what).await;
+        // The replica leaves. It hands over only the keys it owns, so the
+        // new copy on the next node comes from the owner's replication
+        // round (StoreOffer, StoreWant, StoreTransfer over the links).
+        ring.nodes[replica].shutdown().await;
+        let live: Vec<NodeHandle> = (0..ring.nodes.len())
+            .filter(|&i| i != replica)
+            .map(|i| ring.nodes[i].clone())
+            .collect();
+        let index = |i: usize| i - usize::from(i > replica);
+        let what = "the owner and the replica's successor hold the block";
+        eventually_held_by(&live, ring.key, vec![index(owner), index(next)], what).await;
+        assert_eq!(live[index(next)].get(&ring.chk).await.unwrap(), ring.doc);
+        shutdown(&live).await;
     })
     .await;
 }
