@@ -3,6 +3,7 @@
 
 pub mod anonymity;
 pub mod cache_migration;
+pub mod chord_churn;
 pub mod chord_failures;
 pub mod chord_hops;
 pub mod compare;
