@@ -4,7 +4,7 @@
 mod common;
 
 use common::check_determinism;
-use fogstore::sim::scenario::{chord_failures, chord_hops, compare};
+use fogstore::sim::scenario::{chord_churn, chord_failures, chord_hops, compare};
 
 #[test]
 fn chord_lookups_take_about_half_log2_n_hops_and_always_find_the_successor() {
@@ -121,6 +121,61 @@ fn chord_failures_report_is_deterministic() {
         |seed| {
             let params = small_failures(seed);
             chord_failures::report(&params, &chord_failures::run(&params, |_| {}))
+        },
+        7,
+        8,
+    );
+}
+
+/// A small ring under heavy churn: at 0.05/s, a 60-node ring loses about
+/// 40 nodes in 13 minutes and 70 in 23, and as many join.
+fn small_churn(seed: u64, minutes: u64) -> chord_churn::Params {
+    chord_churn::Params {
+        seed,
+        nodes: 60,
+        rates: vec![0.0, 0.05],
+        minutes,
+        keys: 500,
+        successors: 3,
+        replicate_secs: 30,
+        ..chord_churn::Params::default()
+    }
+}
+
+#[test]
+fn under_churn_lookups_mostly_succeed_and_replication_rounds_keep_the_keys() {
+    let points = chord_churn::run(&small_churn(1, 20), |_| {});
+    assert_eq!(points.len(), 4);
+    let [still_on, still_off, on, off] = [&points[0], &points[1], &points[2], &points[3]];
+    assert!(still_on.rounds && !still_off.rounds && on.rounds && !off.rounds);
+    for p in [still_on, still_off] {
+        // No churn: every lookup finds the successor, every key its copies.
+        assert_eq!((p.failures, p.joins), (0, 0));
+        assert_eq!(p.lookups, 1200);
+        assert_eq!(p.unanswered + p.wrong, 0, "{p:?}");
+        assert_eq!((p.lost, p.copies), (0.0, 4.0), "{p:?}");
+    }
+    for p in [on, off] {
+        assert!(p.failures > 60 && p.joins > 50, "{p:?}");
+        assert!(p.failed() < 0.2, "{p:?}");
+    }
+    // With rounds every key keeps a copy; without them, keys whose four
+    // holders all failed are gone, and copies run down.
+    assert_eq!(on.lost, 0.0, "{on:?}");
+    assert!(off.lost > 0.0, "{off:?}");
+    assert!(on.copies > off.copies, "{on:?} {off:?}");
+}
+
+#[test]
+fn chord_churn_report_is_deterministic() {
+    check_determinism(
+        |seed| {
+            let params = chord_churn::Params {
+                nodes: 40,
+                keys: 200,
+                ..small_churn(seed, 3)
+            };
+            chord_churn::report(&params, &chord_churn::run(&params, |_| {}))
         },
         7,
         8,

@@ -206,6 +206,9 @@ fn fog_sim_refuses_bad_arguments() {
         &["sim", "convergence", "--nodes", "0"],
         &["sim", "convergence", "--source-rewrite", "1.5"],
         &["sim", "warp-drive"],
+        &["sim", "chord-churn", "--rates", "0.01,fast"],
+        &["sim", "chord-churn", "--rates", "11"],
+        &["sim", "chord-churn", "--minutes", "0"],
     ] {
         let out = fog(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

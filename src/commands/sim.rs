@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use fogstore::sim::progress::Progress;
 use fogstore::sim::scenario::{
-    Report, anonymity, cache_migration, chord_failures, chord_hops, compare, convergence, faults,
-    scalability, small_world,
+    Report, anonymity, cache_migration, chord_churn, chord_failures, chord_hops, compare,
+    convergence, faults, scalability, small_world,
 };
 
 use super::Failure;
@@ -162,6 +162,35 @@ enum Scenario {
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=15))]
         successors: u32,
     },
+    /// The Chord paper's churn experiment: nodes fail and join at rate R
+    /// per second while lookups run; failed lookups against R, and keys
+    /// lost with and without replication rounds.
+    ChordChurn {
+        #[command(flatten)]
+        common: Common,
+        /// Starting ring size (churn keeps it about there).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(8..=100_000))]
+        nodes: u32,
+        /// Failure rates (= join rates) per second, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1], value_parser = parse_rate)]
+        rates: Vec<f64>,
+        /// Simulated minutes of lookups (one a second) per rate.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        minutes: u64,
+        /// Period of stabilize, fix-fingers and check-predecessor, seconds.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        stabilize_secs: u64,
+        /// Keys stored at the start.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        keys: u32,
+        /// Successors kept, and replicas beyond each key's owner.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=15))]
+        successors: u32,
+        /// Longest time between replication rounds, seconds, in the runs
+        /// with rounds on.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        replicate_secs: u64,
+    },
     /// One workload (keys, Zipf requests, latencies, a failure halfway)
     /// over Freenet mode and Chord mode with and without a path cache; a
     /// Markdown table of the figures side by side.
@@ -277,6 +306,15 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
         Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
         _ => Err(format!(
             "{text:?} is not a fraction strictly between 0 and 1"
+        )),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=10.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a rate: give events per second between 0 and 10"
         )),
     }
 }
@@ -411,6 +449,31 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 common,
                 chord_failures::report(&params, &points),
             )
+        }
+        Scenario::ChordChurn {
+            common,
+            nodes,
+            rates,
+            minutes,
+            stabilize_secs,
+            keys,
+            successors,
+            replicate_secs,
+        } => {
+            let params = chord_churn::Params {
+                seed: common.seed,
+                nodes,
+                rates,
+                minutes,
+                stabilize_secs,
+                keys: keys as usize,
+                successors: successors as usize,
+                replicate_secs,
+            };
+            let progress = Progress::new("chord-churn", params.runs());
+            let points = chord_churn::run(&params, |done| progress.set(done));
+            progress.finish();
+            ("chord-churn", common, chord_churn::report(&params, &points))
         }
         Scenario::Compare {
             common,

@@ -13,9 +13,9 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::json;
 
-use super::{Report, chord_ring};
+use super::{Report, chord_ring, key_holders, live_ring};
 use crate::key::Location;
-use crate::routing::{ChordConfig, ClientOp, PeerId, Protocol};
+use crate::routing::{ChordConfig, ClientOp, PeerId};
 use crate::sim::content::{VirtualContent, VirtualKey};
 use crate::sim::engine::{Latency, Network, SimChord};
 use crate::sim::report::{Plot, Series, Style, Table, format_table};
@@ -83,9 +83,7 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Point> {
         0,
         Latency::default(),
     );
-    let mut ring: Vec<(Location, PeerId)> =
-        base.nodes().map(|(id, n)| (n.location(), id)).collect();
-    ring.sort_unstable();
+    let ring = live_ring(&base);
     let mut base = base;
     let keys: Vec<VirtualKey> = (0..params.keys)
         .map(|_| VirtualKey(base.rng().r#gen()))
@@ -93,12 +91,7 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Point> {
     // Holders of each key, owner first.
     let holders: Vec<Vec<PeerId>> = keys
         .iter()
-        .map(|k| {
-            let at = ring.partition_point(|(l, _)| l.0 < k.0);
-            (0..=r.min(ring.len() - 1))
-                .map(|i| ring[(at + i) % ring.len()].1)
-                .collect()
-        })
+        .map(|k| key_holders(&ring, Location(k.0), r + 1))
         .collect();
     let mut order: Vec<PeerId> = ring.iter().map(|(_, id)| *id).collect();
     order.shuffle(base.rng());

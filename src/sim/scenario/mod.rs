@@ -3,6 +3,7 @@
 
 pub mod anonymity;
 pub mod cache_migration;
+pub mod chord_churn;
 pub mod chord_failures;
 pub mod chord_hops;
 pub mod compare;
@@ -22,7 +23,7 @@ use super::report::{Plot, ReportError, Table, fmt_num, write_summary};
 use crate::key::Location;
 use crate::key::hash::sha256;
 use crate::routing::chord::ideal_neighbours;
-use crate::routing::{ChordConfig, ChordRef, ClientOp, Config, PeerId};
+use crate::routing::{ChordConfig, ChordRef, ClientOp, Config, PeerId, Protocol};
 
 /// The location the paper gives node number `n`: a hash of the number, so
 /// it is random but the same wherever the node is referenced.
@@ -156,6 +157,28 @@ pub fn chord_ring_at(
             .set_ring(predecessor, successors, fingers);
     }
     net
+}
+
+/// The live nodes of a Chord network, sorted by location: the ring as it
+/// truly is, against which the studies check placement and answers.
+pub fn live_ring(net: &Network<SimChord<VirtualContent>>) -> Vec<(Location, PeerId)> {
+    let mut ring: Vec<(Location, PeerId)> = net
+        .nodes()
+        .filter(|(id, _)| net.is_alive(*id))
+        .map(|(id, n)| (n.location(), id))
+        .collect();
+    ring.sort_unstable();
+    ring
+}
+
+/// The nodes that hold a key at `location` on a stable `ring` (sorted, as
+/// [`live_ring`] gives it) with `copies` copies: its successor first, then
+/// the successor's successors; never more than the ring has nodes.
+pub fn key_holders(ring: &[(Location, PeerId)], location: Location, copies: usize) -> Vec<PeerId> {
+    let at = ring.partition_point(|(l, _)| *l < location);
+    (0..copies.min(ring.len()))
+        .map(|i| ring[(at + i) % ring.len()].1)
+        .collect()
 }
 
 /// Zipf popularity: the cumulative weight of ranks `0..k` with exponent
