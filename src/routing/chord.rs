@@ -1055,7 +1055,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         if let Some(round) = self.next_round {
             let view = self.replica_view();
             if round <= now || self.offered.as_ref() != Some(&view) {
-                self.offer_replicas(rng);
+                self.offer_replicas(&view.1, rng);
                 self.offered = Some(view);
                 self.next_round = Some(now.plus_ms(self.config.replicate_ms));
             }
@@ -1073,12 +1073,12 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         )
     }
 
-    /// Offers the keys this node is responsible for to each of its `r`
-    /// successors, which ask for those they lack. This re-creates the
+    /// Offers the keys this node is responsible for to each of `replicas`
+    /// (its `r` successors), which ask for those they lack. This re-creates the
     /// copies a failure took: when a successor dies, the next one in the
     /// list is offered everything; when the predecessor dies, this node
     /// takes over its keys and offers them on.
-    fn offer_replicas<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+    fn offer_replicas<R: Rng + ?Sized>(&mut self, replicas: &[PeerId], rng: &mut R) {
         let Some(p) = self.predecessor else {
             // Without a predecessor the keys this node owns are unknown.
             return;
@@ -1091,8 +1091,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             .filter(|key| in_half_open(C::location(key), p.location, me))
             .collect();
         self.offers.clear();
-        let replicas: Vec<PeerId> = self.replica_view().1;
-        for peer in replicas {
+        for &peer in replicas {
             for keys in own.chunks(MAX_OFFER_KEYS) {
                 let id = self.fresh_id(rng);
                 self.offers.insert(id, peer);

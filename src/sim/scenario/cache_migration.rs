@@ -764,28 +764,27 @@ pub fn report(params: &Params, m: &Migration) -> Report {
         )
         .colored(slot(run.mode))
     };
+    // Per mode, a main measure in points and lines and a second in a line.
+    type Measure<'a> = (&'a str, &'a dyn Fn(&Point) -> f64);
+    let pairs = |plot: &mut Plot, from: u32, main: Measure, second: Measure| {
+        for run in &m.runs {
+            let main = series(run, main.0, Style::LinePoints, from, main.1);
+            let second = series(run, second.0, Style::Line, from, second.1);
+            plot.series.extend([main, second]);
+        }
+    };
     let mut copies = Plot::new(
         "replicas.svg",
         "Copies of the popular keys as the region asks for them",
         "round",
         "nodes holding a copy (mean over popular keys)",
     );
-    for run in &m.runs {
-        copies.series.push(series(
-            run,
-            "all nodes",
-            Style::LinePoints,
-            0,
-            &Point::replicas_mean,
-        ));
-        copies.series.push(series(
-            run,
-            "in the region",
-            Style::Line,
-            0,
-            &Point::in_region_mean,
-        ));
-    }
+    pairs(
+        &mut copies,
+        0,
+        ("all nodes", &Point::replicas_mean),
+        ("in the region", &Point::in_region_mean),
+    );
     let mut distance = Plot::new(
         "distance.svg",
         "Reference hops from the demand region to the nearest copy",
@@ -807,40 +806,24 @@ pub fn report(params: &Params, m: &Migration) -> Report {
         "round",
         "request hops to the first node holding the key (mean)",
     );
-    for run in &m.runs {
-        hops.series.push(series(
-            run,
-            "all requests",
-            Style::LinePoints,
-            1,
-            &Point::hops_mean,
-        ));
-        hops.series.push(series(
-            run,
-            "requests that left the requester",
-            Style::Line,
-            1,
-            &Point::hops_remote,
-        ));
-    }
+    pairs(
+        &mut hops,
+        1,
+        ("all requests", &Point::hops_mean),
+        ("requests that left the requester", &Point::hops_remote),
+    );
     let mut churned = Plot::new(
         "churn.svg",
         "Store churn: new store and cache entries per round",
         "round",
         "new entries per node per round",
     );
-    for run in &m.runs {
-        churned
-            .series
-            .push(series(run, "all nodes", Style::LinePoints, 1, &|p| {
-                p.inserted as f64 / nodes
-            }));
-        churned
-            .series
-            .push(series(run, "region nodes", Style::Line, 1, &|p| {
-                p.inserted_region as f64 / region
-            }));
-    }
+    pairs(
+        &mut churned,
+        1,
+        ("all nodes", &|p| p.inserted as f64 / nodes),
+        ("region nodes", &|p| p.inserted_region as f64 / region),
+    );
 
     let region_band = Band {
         name: "demand region".to_string(),

@@ -169,9 +169,9 @@ fn schedule(rng: &mut ChaCha8Rng, rate: f64, measured_ms: u64) -> Vec<(u64, Acti
     actions
 }
 
-/// The element of `items` a uniform draw `u` in [0, 1) picks.
-fn pick<T: Copy>(items: &[T], u: f64) -> T {
-    items[((u * items.len() as f64) as usize).min(items.len() - 1)]
+/// The index among `len` items that a uniform draw `u` in [0, 1) picks.
+fn pick(len: usize, u: f64) -> usize {
+    ((u * len as f64) as usize).min(len - 1)
 }
 
 /// Runs the experiment; `tick` is called after each run with the runs done.
@@ -304,8 +304,7 @@ fn churn(
                 if live.len() <= 2 {
                     continue;
                 }
-                let at = ((u * live.len() as f64) as usize).min(live.len() - 1);
-                let id = live.remove(at);
+                let id = live.remove(pick(live.len(), u));
                 net.kill(id);
                 joined.remove(&net.chord_ref(id).location);
                 point.failures += 1;
@@ -403,8 +402,12 @@ fn settle(
 
 /// The joined node a uniform draw picks, in location order.
 fn pick_joined(joined: &BTreeMap<Location, ChordRef>, u: f64) -> PeerId {
-    let all: Vec<ChordRef> = joined.values().copied().collect();
-    pick(&all, u).peer
+    let at = pick(joined.len(), u);
+    joined
+        .values()
+        .nth(at)
+        .expect("the ring is never empty")
+        .peer
 }
 
 /// The true successor of `target` among the joined live nodes.

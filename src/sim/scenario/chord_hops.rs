@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::{Report, chord_ring_at, chord_ring_from, quantile};
+use super::{Report, chord_ring_at, key_holders, live_ring, node_location, quantile};
 use crate::key::Location;
 use crate::routing::{ChordConfig, ClientOp, ClientResult, PeerId};
 use crate::sim::content::VirtualContent;
@@ -120,20 +120,23 @@ pub fn run(params: &Params, mut tick: impl FnMut(u32)) -> Vec<Point> {
                     // nodes and no random streams.
                     let seed = params.seed
                         ^ (u64::from(exp) << 56 | u64::from(even) << 55 | u64::from(r) << 32);
-                    let first = u64::from(r) * u64::from(n) + (u64::from(exp) << 40);
-                    let mut net = if even {
+                    let locations: Vec<Location> = if even {
                         // Spaced 2^64 / n apart from a random start.
                         let start: u64 = ChaCha8Rng::seed_from_u64(seed).r#gen();
                         let step = u64::MAX / u64::from(n) + 1;
-                        let locations =
-                            (0..u64::from(n)).map(|i| Location(start.wrapping_add(i * step)));
-                        chord_ring_at(seed, locations, config, 1, 0, Latency::default())
+                        (0..u64::from(n))
+                            .map(|i| Location(start.wrapping_add(i * step)))
+                            .collect()
                     } else {
-                        chord_ring_from(seed, first, n, config, 1, 0, Latency::default())
+                        let first = u64::from(r) * u64::from(n) + (u64::from(exp) << 40);
+                        (0..u64::from(n))
+                            .map(|i| node_location(first + i))
+                            .collect()
                     };
+                    let mut net = chord_ring_at(seed, locations, config, 1, 0, Latency::default());
                     let share = params.lookups / rings as usize
                         + usize::from((r as usize) < params.lookups % rings as usize);
-                    wrong += lookups(&mut net, n, share, &mut hops);
+                    wrong += lookups(&mut net, share, &mut hops);
                 }
                 hops.sort_by(f64::total_cmp);
                 hops
@@ -151,25 +154,22 @@ pub fn run(params: &Params, mut tick: impl FnMut(u32)) -> Vec<Point> {
         .collect()
 }
 
-/// Runs `count` lookups from random nodes of `net` (`n` nodes) for random
-/// locations, pushing each path length to `hops`; returns how many named
-/// the wrong successor.
+/// Runs `count` lookups from random nodes of `net` for random locations,
+/// pushing each path length to `hops`; returns how many named the wrong
+/// successor.
 fn lookups(
     net: &mut Network<SimChord<VirtualContent>>,
-    n: u32,
     count: usize,
     hops: &mut Vec<f64>,
 ) -> usize {
-    let mut ring: Vec<Location> = (0..n).map(|i| net.node(PeerId(i)).me().location).collect();
-    ring.sort_unstable();
+    let ring = live_ring(net);
     let mut wrong = 0;
     for _ in 0..count {
-        let from = PeerId(net.rng().gen_range(0..n));
+        let from = PeerId(net.rng().gen_range(0..ring.len() as u32));
         let target = Location(net.rng().r#gen());
         let out = net.run_op(from, ClientOp::Lookup { target });
-        let truth = ring[ring.partition_point(|&l| l < target) % ring.len()];
         match out.result {
-            ClientResult::Located(node) if node.location == truth => {}
+            ClientResult::Located(node) if key_holders(&ring, target, 1) == [node.peer] => {}
             _ => wrong += 1,
         }
         hops.push(f64::from(out.hops));

@@ -115,21 +115,7 @@ pub fn chord_ring(
     cache_items: usize,
     latency: Latency,
 ) -> Network<SimChord<VirtualContent>> {
-    chord_ring_from(seed, 0, n, config, store_items, cache_items, latency)
-}
-
-/// [`chord_ring`] with node `i` at [`node_location`]`(first + i)`, for
-/// independent rings of the same size.
-pub fn chord_ring_from(
-    seed: u64,
-    first: u64,
-    n: u32,
-    config: ChordConfig,
-    store_items: usize,
-    cache_items: usize,
-    latency: Latency,
-) -> Network<SimChord<VirtualContent>> {
-    let locations = (0..n).map(|i| node_location(first + u64::from(i)));
+    let locations = (0..n).map(|i| node_location(u64::from(i)));
     chord_ring_at(seed, locations, config, store_items, cache_items, latency)
 }
 
