@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_determinism, fog, temp_dir};
+use common::{check_determinism, fog, fog_writes, temp_dir};
 use fogstore::routing::{Config, PeerId};
 use fogstore::sim::content::{VirtualContent, VirtualKey};
 use fogstore::sim::engine::{Latency, Network, SimCore};
@@ -174,36 +174,7 @@ fn the_same_seed_gives_the_same_report() {
 #[test]
 fn fog_sim_anonymity_writes_its_files_and_refuses_bad_arguments() {
     let dir = temp_dir("cli");
-    let out = fog(&[
-        "sim",
-        "anonymity",
-        "--nodes",
-        "60",
-        "--steps",
-        "200",
-        "--fractions",
-        "0.1,0.2",
-        "--requests",
-        "50",
-        "--downloads",
-        "2",
-        "--blocks",
-        "10",
-        "--peers",
-        "6",
-        "--seed",
-        "5",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("naive precision at 6 peers"), "{stdout}");
-    for f in [
+    let files = [
         "precision.svg",
         "recall.svg",
         "coin.svg",
@@ -215,9 +186,34 @@ fn fog_sim_anonymity_writes_its_files_and_refuses_bad_arguments() {
         "coin.csv",
         "degree.csv",
         "summary.json",
-    ] {
-        assert!(dir.join(f).is_file(), "{f} missing");
-    }
+    ];
+    let stdout = fog_writes(
+        &[
+            "sim",
+            "anonymity",
+            "--nodes",
+            "60",
+            "--steps",
+            "200",
+            "--fractions",
+            "0.1,0.2",
+            "--requests",
+            "50",
+            "--downloads",
+            "2",
+            "--blocks",
+            "10",
+            "--peers",
+            "6",
+            "--seed",
+            "5",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        &dir,
+        &files,
+    );
+    assert!(stdout.contains("naive precision at 6 peers"), "{stdout}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["params"]["seed"], 5);

@@ -9,7 +9,7 @@ use common::{fog_bounded, fog_into_closed_pipe};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use fogstore::link::Identity;
@@ -158,6 +158,21 @@ fn status_table(dir: &str) -> String {
     text(&status.stdout)
 }
 
+/// Writes `doc` to `file` and publishes it with `fog put FILE` through the
+/// node at `dir`, which must succeed within `secs`; returns the run and the
+/// key it printed.
+fn put_file(file: &Path, doc: &[u8], dir: &str, secs: u64) -> (Output, String) {
+    std::fs::write(file, doc).unwrap();
+    let put = fog_bounded(
+        &["put", file.to_str().unwrap(), "--data-dir", dir],
+        b"",
+        secs,
+    );
+    assert!(put.status.success(), "put: {}", text(&put.stderr));
+    let key = text(&put.stdout).trim().to_owned();
+    (put, key)
+}
+
 /// Checks that `table` has each of `lines`, whole.
 fn assert_lines(table: &str, lines: &[&str]) {
     for line in lines {
@@ -183,20 +198,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
 
     // A document of a few KiB with every byte value, from a file.
     let doc: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let file = scratch.path("doc.bin");
-    std::fs::write(&file, &doc).unwrap();
-    let put = fog_bounded(
-        &[
-            "put",
-            file.to_str().unwrap(),
-            "--data-dir",
-            first.data_dir(),
-        ],
-        b"",
-        30,
-    );
-    assert!(put.status.success(), "put: {}", text(&put.stderr));
-    let key = text(&put.stdout).trim().to_owned();
+    let (_, key) = put_file(&scratch.path("doc.bin"), &doc, first.data_dir(), 30);
     assert!(key.starts_with("CHK@"), "{key}");
 
     // To standard output, and to a file.
@@ -362,20 +364,7 @@ fn two_chord_mode_node_processes_put_on_one_get_on_the_other() {
     let first = NodeProcess::start_with_args(&scratch.path("n1"), &[], &chord);
     let second = NodeProcess::start_with_args(&scratch.path("n2"), &[&first.node_ref], &chord);
     let doc: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let file = scratch.path("doc.bin");
-    std::fs::write(&file, &doc).unwrap();
-    let put = fog_bounded(
-        &[
-            "put",
-            file.to_str().unwrap(),
-            "--data-dir",
-            second.data_dir(),
-        ],
-        b"",
-        30,
-    );
-    assert!(put.status.success(), "put: {}", text(&put.stderr));
-    let key = text(&put.stdout).trim().to_owned();
+    let (_, key) = put_file(&scratch.path("doc.bin"), &doc, second.data_dir(), 30);
     let got = fog_bounded(&["get", &key, "--data-dir", first.data_dir()], b"", 30);
     assert!(got.status.success(), "get: {}", text(&got.stderr));
     assert_eq!(got.stdout, doc);
@@ -398,21 +387,8 @@ fn large_documents_stream_through_two_node_processes() {
     // 3 MiB from a file, fetched from the other node to a file and to
     // standard output.
     let doc = big_document(3 << 20);
-    let file = scratch.path("big.bin");
-    std::fs::write(&file, &doc).unwrap();
-    let put = fog_bounded(
-        &[
-            "put",
-            file.to_str().unwrap(),
-            "--data-dir",
-            first.data_dir(),
-        ],
-        b"",
-        120,
-    );
-    assert!(put.status.success(), "put: {}", text(&put.stderr));
+    let (put, key) = put_file(&scratch.path("big.bin"), &doc, first.data_dir(), 120);
     assert!(put.stderr.is_empty(), "no bar without a terminal");
-    let key = text(&put.stdout).trim().to_owned();
     assert!(key.starts_with("CHK@"), "{key}");
 
     let out = scratch.path("got.bin");
@@ -481,20 +457,7 @@ fn node_memory_stays_bounded_while_streaming() {
     }
     let len = 64 << 20;
     let doc = big_document(len);
-    let file = scratch.path("huge.bin");
-    std::fs::write(&file, &doc).unwrap();
-    let put = fog_bounded(
-        &[
-            "put",
-            file.to_str().unwrap(),
-            "--data-dir",
-            second.data_dir(),
-        ],
-        b"",
-        300,
-    );
-    assert!(put.status.success(), "put: {}", text(&put.stderr));
-    let key = text(&put.stdout).trim().to_owned();
+    let (_, key) = put_file(&scratch.path("huge.bin"), &doc, second.data_dir(), 300);
     let out = scratch.path("huge.out");
     let got = fog_bounded(
         &[

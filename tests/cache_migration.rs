@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 mod common;
 
-use common::{check_determinism, fog, temp_dir};
+use common::{check_determinism, fog, fog_writes, temp_dir};
 use fogstore::routing::PeerId;
 use fogstore::sim::scenario::Mode;
 use fogstore::sim::scenario::cache_migration::{self, Migration, Params, Point, Run};
@@ -212,42 +212,7 @@ fn the_same_seed_gives_the_same_report() {
 #[test]
 fn fog_sim_cache_migration_writes_its_files() {
     let dir = temp_dir("cache-migration-cli");
-    let out = fog(&[
-        "sim",
-        "cache-migration",
-        "--nodes",
-        "100",
-        "--steps",
-        "300",
-        "--keys",
-        "4",
-        "--zipf",
-        "0.8",
-        "--region",
-        "8",
-        "--rounds",
-        "3",
-        "--requests",
-        "20",
-        "--store",
-        "20",
-        "--cache",
-        "5",
-        "--replicas",
-        "2",
-        "--seed",
-        "9",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("Chord + path cache"), "{stdout}");
-    for f in [
+    let files = [
         "freenet.csv",
         "chord.csv",
         "chord-cache.csv",
@@ -262,9 +227,40 @@ fn fog_sim_cache_migration_writes_its_files() {
         "placement-chord.svg",
         "placement-chord-cache.svg",
         "summary.json",
-    ] {
-        assert!(dir.join(f).exists(), "{f} missing");
-    }
+    ];
+    let stdout = fog_writes(
+        &[
+            "sim",
+            "cache-migration",
+            "--nodes",
+            "100",
+            "--steps",
+            "300",
+            "--keys",
+            "4",
+            "--zipf",
+            "0.8",
+            "--region",
+            "8",
+            "--rounds",
+            "3",
+            "--requests",
+            "20",
+            "--store",
+            "20",
+            "--cache",
+            "5",
+            "--replicas",
+            "2",
+            "--seed",
+            "9",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        &dir,
+        &files,
+    );
+    assert!(stdout.contains("Chord + path cache"), "{stdout}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["params"]["keys"], 4);

@@ -10,7 +10,7 @@ use fogstore::routing::{
 };
 use fogstore::sim::content::{VirtualContent, VirtualKey};
 use fogstore::sim::engine::{Latency, Network, SimChord, SimCore};
-use fogstore::sim::scenario::{chord_ring, node_location};
+use fogstore::sim::scenario::{self, chord_ring, key_holders, node_location};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -284,14 +284,12 @@ fn a_leaving_node_hands_its_keys_to_its_successor() {
 /// Keys not held by every one of the `r + 1` live nodes that should hold
 /// them (the responsible node and its `r` successors), with who lacks them.
 fn missing_copies(net: &Ring, keys: &[VirtualKey], r: usize) -> Vec<String> {
-    let ring = live_ring(net);
+    let ring = scenario::live_ring(net);
     let mut missing = Vec::new();
     for key in keys {
-        let owner = ring.partition_point(|n| n.location < Location(key.0));
-        for k in 0..=r {
-            let holder = ring[(owner + k) % ring.len()];
-            if !net.node(holder.peer).store().contains(key) {
-                missing.push(format!("{key:?} not on {:?}", holder.peer));
+        for holder in key_holders(&ring, Location(key.0), r + 1) {
+            if !net.node(holder).store().contains(key) {
+                missing.push(format!("{key:?} not on {holder:?}"));
             }
         }
     }

@@ -7,7 +7,7 @@ use fogstore::sim::scenario::{convergence, faults, probe, ring_lattice, scalabil
 
 mod common;
 
-use common::{check_determinism, fog, fog_into_closed_pipe, temp_dir};
+use common::{check_determinism, fog, fog_into_closed_pipe, fog_writes, temp_dir};
 
 fn small_convergence(seed: u64) -> convergence::Params {
     convergence::Params {
@@ -164,22 +164,14 @@ fn fog_sim_writes_its_files_and_prints_a_table() {
         "--out",
         dir.to_str().unwrap(),
     ];
-    let out = fog(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("final median pathlength"), "{stdout}");
-    for f in [
+    let files = [
         "convergence.csv",
         "convergence.svg",
         "success.svg",
         "summary.json",
-    ] {
-        assert!(dir.join(f).exists(), "{f} missing");
-    }
+    ];
+    let stdout = fog_writes(&args, &dir, &files);
+    assert!(stdout.contains("final median pathlength"), "{stdout}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["params"]["seed"], 42);

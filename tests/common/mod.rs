@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -29,6 +29,21 @@ pub fn fog(args: &[&str]) -> Output {
         .env("FOG_NO_PROGRESS", "1")
         .output()
         .unwrap()
+}
+
+/// Runs `fog args` (a simulation writing to `dir`), which must succeed and
+/// write each of `files` there; returns what it printed.
+pub fn fog_writes(args: &[&str], dir: &Path, files: &[&str]) -> String {
+    let out = fog(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in files {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `fog args` with `stdin` as its input and waits for it; kills it and
