@@ -5,16 +5,14 @@
 
 mod common;
 
-use common::{fog_bounded, fog_into_closed_pipe};
-use std::io::{BufRead, BufReader};
+use common::{NodeProcess, Scratch, fog_bounded, fog_into_closed_pipe, put_file, text};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fogstore::link::Identity;
 use fogstore::node::api::{self, ApiClient, ApiError, ApiServer, ClientError, Token};
-use fogstore::node::{Mode, Node, NodeConfig, NodeHandle, small_network_routing};
+use fogstore::node::{Mode, Node, NodeConfig, NodeHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The "short text" vector of keys/chk.json: unknown to any network that
@@ -22,155 +20,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const HELLO_CHK: &str =
     "CHK@tmRA4aerPEGgI6AOawxWWJZpxYcnUoFOcuIKSOlxK2o,sWdsMTT5rd8MwSa2ECfWPXFV83PJVqjnCH1Pv4bh3H0";
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("fog-api-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `fog node` process, killed when dropped if still running.
-struct NodeProcess {
-    child: Child,
-    node_ref: String,
-    dir: PathBuf,
-}
-
-impl NodeProcess {
-    /// Starts `fog node` on `dir` and waits (10 s at most) until it has
-    /// printed its reference and written its `api` file.
-    fn start(dir: &Path, seeds: &[&str]) -> NodeProcess {
-        NodeProcess::start_with_store(dir, seeds, "16M")
-    }
-
-    /// As [`NodeProcess::start`], with a store of `store_size`.
-    fn start_with_store(dir: &Path, seeds: &[&str], store_size: &str) -> NodeProcess {
-        NodeProcess::start_with_args(dir, seeds, &["--store-size", store_size])
-    }
-
-    /// As [`NodeProcess::start`], with more `fog node` arguments.
-    fn start_with_args(dir: &Path, seeds: &[&str], args: &[&str]) -> NodeProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fog"));
-        command
-            .args(["node", "--small-network"])
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir);
-        for seed in seeds {
-            command.args(["--seed", seed]);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Reading the first line blocks, so it runs on a thread the
-        // deadline below does not depend on.
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok);
-            let _ = tx.send(first);
-            // Keep draining so the node never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let mut process = NodeProcess {
-            child,
-            node_ref: String::new(),
-            dir: dir.to_path_buf(),
-        };
-        let first = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("fog node printed nothing within 10 s")
-            .expect("fog node closed its output");
-        process.node_ref = first
-            .strip_prefix("node ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .trim()
-            .to_owned();
-        assert!(process.node_ref.starts_with("fog:"), "{first}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !dir.join(api::API_FILE).exists() {
-            assert!(Instant::now() < deadline, "no api file within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        process
-    }
-
-    fn data_dir(&self) -> &str {
-        self.dir.to_str().unwrap()
-    }
-
-    /// Sends SIGTERM (through `kill(1)`, to this child's id only) and waits
-    /// 10 s at most for a clean exit.
-    #[cfg(unix)]
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "fog node ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// What `fog status` prints for the node in `dir`.
 fn status_table(dir: &str) -> String {
     let status = fog_bounded(&["status", "--data-dir", dir], b"", 10);
     assert!(status.status.success(), "status: {}", text(&status.stderr));
     text(&status.stdout)
-}
-
-/// Writes `doc` to `file` and publishes it with `fog put FILE` through the
-/// node at `dir`, which must succeed within `secs`; returns the run and the
-/// key it printed.
-fn put_file(file: &Path, doc: &[u8], dir: &str, secs: u64) -> (Output, String) {
-    std::fs::write(file, doc).unwrap();
-    let put = fog_bounded(
-        &["put", file.to_str().unwrap(), "--data-dir", dir],
-        b"",
-        secs,
-    );
-    assert!(put.status.success(), "put: {}", text(&put.stderr));
-    let key = text(&put.stdout).trim().to_owned();
-    (put, key)
 }
 
 /// Checks that `table` has each of `lines`, whole.
@@ -548,7 +402,6 @@ async fn start_seeded(dir: &Path, seeds: Vec<fogstore::wire::NodeRef>) -> NodeHa
     Node::start(NodeConfig {
         seeds,
         store_bytes: 16 * 1024 * 1024,
-        routing: small_network_routing(),
         ..NodeConfig::new(dir, "127.0.0.1:0".parse().unwrap())
     })
     .await
@@ -591,6 +444,14 @@ async fn raw(addr: SocketAddr, request: &str) -> String {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The node key of a `CHK@` URI.
+fn key_node(uri: &str) -> fogstore::key::NodeKey {
+    match uri.parse::<fogstore::key::Key>().unwrap() {
+        fogstore::key::Key::Chk(key) => key.node_key(),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn code(result: Result<impl std::fmt::Debug, ClientError>) -> u16 {
@@ -758,7 +619,10 @@ async fn documents_round_trip_and_failures_have_their_codes() {
         assert_eq!((status.peers, status.known, status.connects), (1, 1, 1));
         assert_eq!((status.dead_links, status.refused, status.flooders_dropped), (0, 0, 0));
         assert_eq!((status.cover_sent, status.cover_received), (0, 0));
-        assert!(status.store_blocks >= 1);
+        // It published and fetched one document, and keeps none of it: its
+        // seed holds it.
+        assert_eq!(status.store_blocks, 0);
+        assert!(seed.holds(&key_node(&key)).await.unwrap());
         assert!((0.0..1.0).contains(&status.location));
 
         // Unknown endpoints and methods.
@@ -800,6 +664,75 @@ async fn the_api_refuses_to_bind_beyond_loopback() {
                 "{addr}: {result:?}"
             );
         }
+        node.shutdown().await;
+    })
+    .await;
+}
+
+/// A sink that holds back on its first write until `released`, so that the
+/// test can act while a transfer is under way.
+struct Gate {
+    bytes: Vec<u8>,
+    started: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::io::Write for Gate {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Meanwhile the node's fetch runs ahead only as far as its
+            // pipe and its few blocks in flight allow.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_after_the_first_byte_arrives_as_one_message_naming_the_block() {
+    let scratch = Scratch::new("midway");
+    bounded(60, async {
+        let (holder, node) = start_pair(&scratch).await;
+        // 5 MiB kept at the seed alone; the API's node fetches it from there.
+        let doc: Vec<u8> = (0..5 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let key = holder.preload(&doc).await.unwrap();
+        let uri = fogstore::key::Key::Chk(key).to_string();
+        let token = Token::generate();
+        let server = start_api(&node, &token).await;
+        let client = ApiClient::new(server.local_addr(), &token);
+
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watch = std::sync::Arc::clone(&started);
+        let stopper = holder.clone();
+        let stop = tokio::spawn(async move {
+            while !watch.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            stopper.shutdown().await;
+        });
+        let mut sink = Gate {
+            bytes: Vec::new(),
+            started,
+        };
+        let result = client.get_writer(&uri, &mut sink).await;
+        stop.await.unwrap();
+        match result {
+            Err(ClientError::Status { code: 404, message }) => {
+                assert!(message.starts_with("block "), "{message}");
+                assert!(message.contains(" of 161 (CHK@"), "{message}");
+                assert!(message.contains("route not found"), "{message}");
+            }
+            other => panic!("expected the node's 404 after the first bytes, got {other:?}"),
+        }
+        assert!(!sink.bytes.is_empty() && sink.bytes.len() < doc.len());
+        assert!(doc.starts_with(&sink.bytes), "the prefix is the document's");
+        server.shutdown().await;
         node.shutdown().await;
     })
     .await;

@@ -326,7 +326,14 @@ fn replication_restores_every_copy_after_failures() {
     for (i, &key) in keys.iter().enumerate().step_by(10) {
         let from = live_ring(&net)[i % 36].peer;
         let got = net
-            .run_op_answered(from, ClientOp::Get { key, htl: None })
+            .run_op_answered(
+                from,
+                ClientOp::Get {
+                    key,
+                    htl: None,
+                    operation: 0,
+                },
+            )
             .expect("answered");
         assert!(
             matches!(got.result, ClientResult::Found(())),
@@ -365,6 +372,7 @@ fn inserts_are_replicated_on_the_successors_and_found_from_anywhere() {
             key,
             data: (),
             htl: None,
+            operation: 0,
         },
     );
     assert!(
@@ -382,7 +390,14 @@ fn inserts_are_replicated_on_the_successors_and_found_from_anywhere() {
     let ring = live_ring(&net);
     assert!(holders.contains(&successor_of(&ring, Location(key.0)).peer));
     for from in [0, 11, 23, 39] {
-        let got = net.run_op(PeerId(from), ClientOp::Get { key, htl: None });
+        let got = net.run_op(
+            PeerId(from),
+            ClientOp::Get {
+                key,
+                htl: None,
+                operation: 0,
+            },
+        );
         assert!(
             matches!(got.result, ClientResult::Found(())),
             "{:?}",
@@ -394,6 +409,7 @@ fn inserts_are_replicated_on_the_successors_and_found_from_anywhere() {
         ClientOp::Get {
             key: VirtualKey(42),
             htl: None,
+            operation: 0,
         },
     );
     assert!(matches!(missing.result, ClientResult::Failed(_)));
@@ -409,16 +425,33 @@ fn the_path_cache_makes_the_second_request_shorter() {
             key,
             data: (),
             htl: None,
+            operation: 0,
         },
     );
     let from = (0..200)
         .map(PeerId)
         .max_by_key(|&p| {
             let mut probe = net.clone();
-            probe.run_op(p, ClientOp::Get { key, htl: None }).hops
+            probe
+                .run_op(
+                    p,
+                    ClientOp::Get {
+                        key,
+                        htl: None,
+                        operation: 0,
+                    },
+                )
+                .hops
         })
         .expect("nodes");
-    let first = net.run_op(from, ClientOp::Get { key, htl: None });
+    let first = net.run_op(
+        from,
+        ClientOp::Get {
+            key,
+            htl: None,
+            operation: 0,
+        },
+    );
     assert!(first.hops >= 3, "a far requester: {} hops", first.hops);
     // Every node on the return path cached it, the requester included.
     let cached = net
@@ -426,7 +459,14 @@ fn the_path_cache_makes_the_second_request_shorter() {
         .filter(|(_, n)| n.cache().is_some_and(|c| c.contains(&key)))
         .count();
     assert_eq!(cached as u32, first.hops, "one copy per hop back");
-    let second = net.run_op(from, ClientOp::Get { key, htl: None });
+    let second = net.run_op(
+        from,
+        ClientOp::Get {
+            key,
+            htl: None,
+            operation: 0,
+        },
+    );
     assert!(second.hops < first.hops);
     // Without the cache, nothing changes between the two.
     let mut plain = chord_ring(7, 200, still(2), 100, 0, Latency::default());
@@ -436,10 +476,25 @@ fn the_path_cache_makes_the_second_request_shorter() {
             key,
             data: (),
             htl: None,
+            operation: 0,
         },
     );
-    let a = plain.run_op(from, ClientOp::Get { key, htl: None });
-    let b = plain.run_op(from, ClientOp::Get { key, htl: None });
+    let a = plain.run_op(
+        from,
+        ClientOp::Get {
+            key,
+            htl: None,
+            operation: 0,
+        },
+    );
+    let b = plain.run_op(
+        from,
+        ClientOp::Get {
+            key,
+            htl: None,
+            operation: 0,
+        },
+    );
     assert_eq!(a.hops, b.hops);
 }
 

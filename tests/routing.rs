@@ -14,14 +14,16 @@ use fogstore::store::MemoryStore;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Plain decrements and caching everywhere, unless a test says otherwise.
+/// The routing phase alone: no stem (the originator routes its own
+/// requests, as in Clarke et al. 2001), plain decrements, caching on every
+/// node of the path, unless a test says otherwise. `tests/stem.rs` covers
+/// the stem.
 fn plain() -> Config {
     Config {
         max_htl: 10,
         decrement_at_max: 1.0,
         decrement_at_one: 1.0,
-        no_cache_hops_request: 0,
-        no_cache_hops_insert: 0,
+        stem: false,
         source_rewrite: 0.0,
         ..Config::default()
     }
@@ -43,6 +45,7 @@ fn get(key: u64, htl: u8) -> ClientOp<VirtualContent> {
     ClientOp::Get {
         key: VirtualKey(key),
         htl: Some(htl),
+        operation: 0,
     }
 }
 
@@ -83,23 +86,6 @@ fn data_is_cached_along_the_path_and_the_second_request_is_shorter() {
     net2.node_mut(PeerId(6)).preload(VirtualKey(6000), ());
     assert_eq!(net2.run_op(PeerId(1), get(6000, 10)).hops, 5);
     assert_eq!(net2.run_op(PeerId(0), get(6000, 10)).hops, 1);
-}
-
-#[test]
-fn nodes_near_the_originator_do_not_cache() {
-    let config = Config {
-        no_cache_hops_request: 2,
-        ..plain()
-    };
-    let mut net = chain(6, config);
-    net.node_mut(PeerId(5)).preload(VirtualKey(5000), ());
-    let out = net.run_op(PeerId(0), get(5000, 10));
-    assert!(found(&out.result));
-    // Node 1 received HTL 10 (= max), node 2 HTL 9: within 2 hops of max.
-    let cached: Vec<bool> = (0..5)
-        .map(|i| net.node(PeerId(i)).store().contains(&VirtualKey(5000)))
-        .collect();
-    assert_eq!(cached, vec![false, false, false, true, true]);
 }
 
 #[test]
@@ -255,6 +241,7 @@ fn inserts_store_along_the_path_and_collide_afterwards() {
         key: VirtualKey(key),
         data: (),
         htl: Some(4),
+        operation: 0,
     };
     let out = net.run_op(PeerId(0), put(5500));
     assert!(
@@ -288,6 +275,7 @@ fn every_insert_hop_references_the_inserter() {
         key: VirtualKey(5500),
         data: (),
         htl: Some(4),
+        operation: 0,
     };
     net.run_op(PeerId(0), put);
     // No rewriting here: nodes 1 to 4 all point at node 0 for the key,
@@ -302,26 +290,96 @@ fn every_insert_hop_references_the_inserter() {
 }
 
 #[test]
-fn inserts_skip_the_nodes_near_the_originator() {
-    let config = Config {
-        no_cache_hops_insert: 3,
-        ..plain()
-    };
-    let mut net = chain(7, config);
+fn an_insert_is_offered_and_its_data_goes_only_once_accepted() {
+    let mut net = chain(6, plain());
+    net.watch(PeerId(3));
     let out = net.run_op(
         PeerId(0),
         ClientOp::Put {
-            key: VirtualKey(6000),
+            key: VirtualKey(5500),
             data: (),
-            htl: None,
+            htl: Some(4),
+            operation: 0,
         },
     );
     assert!(matches!(out.result, ClientResult::Inserted));
-    // HTL 10 at node 1, 9 at 2, 8 at 3: within 3 of max, not stored.
-    let stored: Vec<bool> = (0..7)
-        .map(|i| net.node(PeerId(i)).store().contains(&VirtualKey(6000)))
-        .collect();
-    assert_eq!(stored, vec![false, false, false, false, true, true, true]);
+    // Node 3 saw the offer, then (having accepted it) the data, then the
+    // reply from node 4: in that order.
+    let names: Vec<&str> = net.take_observed().iter().map(|o| o.msg.name()).collect();
+    assert_eq!(
+        names,
+        ["InsertOffer", "InsertData", "InsertAccepted", "InsertReply"]
+    );
+    // Per hop: offer, accepted, data, reply.
+    assert_eq!(out.messages, 4 * 4);
+}
+
+#[test]
+fn an_offer_that_loops_or_collides_costs_no_block() {
+    let mut bench = Bench::new(plain());
+    bench.core.add_reference(Location(5), PeerId(1));
+    let (key, block) = chk::encode(b"offered").unwrap();
+    let offer = |id| Msg::InsertOffer {
+        id: RequestId(id),
+        key: key.node_key(),
+        htl: 5,
+        source: PeerId(7),
+    };
+    // Accepted: the node asks for the data, and sends nothing on yet.
+    let outputs = bench.feed(7, offer(1));
+    assert!(
+        matches!(
+            &outputs[..],
+            [Output::Send {
+                to: PeerId(7),
+                msg: Msg::InsertAccepted { id: RequestId(1) }
+            }]
+        ),
+        "{outputs:?}"
+    );
+    // Offered again under the same id: a loop, refused before any data.
+    let outputs = bench.feed(8, offer(1));
+    assert!(
+        matches!(
+            &outputs[..],
+            [Output::Send {
+                to: PeerId(8),
+                msg: Msg::RejectedLoop { .. }
+            }]
+        ),
+        "{outputs:?}"
+    );
+    // The data comes: the offer goes on to the node's peer.
+    let outputs = bench.feed(
+        7,
+        Msg::InsertData {
+            id: RequestId(1),
+            data: Block::Chk(block.clone()),
+        },
+    );
+    assert!(
+        matches!(
+            &outputs[..],
+            [Output::Send {
+                to: PeerId(1),
+                msg: Msg::InsertOffer { .. }
+            }]
+        ),
+        "{outputs:?}"
+    );
+    // A node that holds the key answers a new offer with what it holds.
+    bench.core.preload(key.node_key(), Block::Chk(block));
+    let outputs = bench.feed(9, offer(2));
+    assert!(
+        matches!(
+            &outputs[..],
+            [Output::Send {
+                to: PeerId(9),
+                msg: Msg::DataFound { .. }
+            }]
+        ),
+        "{outputs:?}"
+    );
 }
 
 #[test]
@@ -339,16 +397,7 @@ fn joining_gives_a_location_fixed_by_every_hop_and_the_path_references_it() {
     }
     let joiner = net.add_node(plain(), Location(0), 50);
     net.link(joiner, PeerId(0));
-    let out = net.run_op(
-        joiner,
-        ClientOp::Join {
-            via: PeerId(0),
-            htl: 4,
-        },
-    );
-    let ClientResult::Joined(location) = out.result else {
-        panic!("{:?}", out.result)
-    };
+    let location = join(&mut net, joiner);
     assert_eq!(net.node(joiner).location(), location);
     let referencing: Vec<u32> = net
         .nodes()
@@ -365,19 +414,29 @@ fn joining_gives_a_location_fixed_by_every_hop_and_the_path_references_it() {
     // chooses the location.
     let again = net.add_node(plain(), Location(0), 50);
     net.link(again, PeerId(0));
-    let ClientResult::Joined(other) = net
-        .run_op(
-            again,
-            ClientOp::Join {
-                via: PeerId(0),
-                htl: 4,
-            },
-        )
-        .result
-    else {
-        panic!()
-    };
+    let other = join(&mut net, again);
     assert_ne!(location, other);
+}
+
+/// `joiner` joins through node 0 with an announcement of 4 hops; the
+/// location the network gave it.
+fn join(net: &mut Network<SimCore<VirtualContent>>, joiner: PeerId) -> Location {
+    let out = net.run_op(
+        joiner,
+        ClientOp::Join {
+            via: PeerId(0),
+            htl: 4,
+        },
+    );
+    let ClientResult::Joined(location) = out.result else {
+        panic!("{:?}", out.result)
+    };
+    location
+}
+
+/// Whether `outputs` is exactly the drop of `peer`.
+fn drops(outputs: &[Output<BlockContent>], peer: u32) -> bool {
+    matches!(outputs, [Output::DropPeer { peer: p, .. }] if p.0 == peer)
 }
 
 /// A lone core and a way to feed it requests by hand.
@@ -481,7 +540,7 @@ fn htl_one_ends_or_continues_per_link_consistently() {
 
 #[test]
 fn a_peer_returning_bad_data_is_dropped_and_the_request_rerouted() {
-    let mut bench = Bench::new(Config::default());
+    let mut bench = Bench::new(plain());
     bench.core.add_reference(Location(5), PeerId(1));
     bench.core.add_reference(Location(6), PeerId(2));
     let (key, _) = chk::encode(b"wanted").unwrap();
@@ -493,6 +552,7 @@ fn a_peer_returning_bad_data_is_dropped_and_the_request_rerouted() {
             op: ClientOp::Get {
                 key: node_key,
                 htl: None,
+                operation: 0,
             },
         },
         &mut bench.rng,
@@ -529,11 +589,47 @@ fn a_peer_returning_bad_data_is_dropped_and_the_request_rerouted() {
 }
 
 #[test]
-fn an_insert_with_data_that_fails_verification_is_refused() {
-    let mut bench = Bench::new(Config::default());
+fn insert_data_that_fails_verification_drops_its_sender() {
+    let mut bench = Bench::new(plain());
     bench.core.add_reference(Location(5), PeerId(1));
     let (key, _) = chk::encode(b"claimed").unwrap();
     let (_, other) = chk::encode(b"actual").unwrap();
+    let accepted = bench.feed(
+        7,
+        Msg::InsertOffer {
+            id: RequestId(1),
+            key: key.node_key(),
+            htl: 5,
+            source: PeerId(7),
+        },
+    );
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    let outputs = bench.feed(
+        7,
+        Msg::InsertData {
+            id: RequestId(1),
+            data: Block::Chk(other),
+        },
+    );
+    assert!(drops(&outputs, 7), "{outputs:?}");
+    assert!(bench.core.store().is_empty());
+    assert_eq!(bench.core.in_flight(), 0);
+    // Data for an insert nobody offered is ignored.
+    let (_, stray) = chk::encode(b"stray").unwrap();
+    let outputs = bench.feed(
+        9,
+        Msg::InsertData {
+            id: RequestId(77),
+            data: Block::Chk(stray),
+        },
+    );
+    assert!(outputs.is_empty(), "{outputs:?}");
+}
+
+#[test]
+fn a_freenet_node_drops_a_peer_that_sends_a_chord_insert() {
+    let mut bench = Bench::new(Config::default());
+    let (key, block) = chk::encode(b"one phase").unwrap();
     let outputs = bench.feed(
         7,
         Msg::Insert {
@@ -541,20 +637,10 @@ fn an_insert_with_data_that_fails_verification_is_refused() {
             key: key.node_key(),
             htl: 5,
             source: PeerId(7),
-            data: Block::Chk(other),
+            data: Block::Chk(block),
         },
     );
-    assert!(
-        matches!(
-            outputs[..],
-            [Output::DropPeer {
-                peer: PeerId(7),
-                ..
-            }]
-        ),
-        "{outputs:?}"
-    );
-    assert!(bench.core.store().is_empty());
+    assert!(drops(&outputs, 7), "{outputs:?}");
 }
 
 /// Runs a fixed random workload and returns everything observable.
@@ -579,6 +665,7 @@ fn workload(seed: u64) -> (Vec<(u32, u32, u64)>, u64) {
                 key: VirtualKey(step.wrapping_mul(0x2545_f491_4f6c_dd1d)),
                 data: (),
                 htl: None,
+                operation: 0,
             }
         } else {
             get((step - 1).wrapping_mul(0x2545_f491_4f6c_dd1d), 18)
@@ -600,4 +687,27 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.0.len(), 200);
     assert_eq!(a, workload(42));
     assert_ne!(a, workload(43));
+}
+
+#[test]
+fn an_announcement_whose_next_hop_is_dead_ends_where_it_is_and_the_join_succeeds() {
+    let mut net = Network::<SimCore<VirtualContent>>::new(3, Latency::default());
+    for i in 0..3u64 {
+        net.add_node(plain(), Location(i << 60), 50);
+    }
+    net.link(PeerId(0), PeerId(1));
+    net.link(PeerId(0), PeerId(2));
+    let joiner = net.add_node(plain(), Location(7), 50);
+    net.link(joiner, PeerId(0));
+    // Node 0's every other peer is gone: its announcement cannot go on.
+    net.kill(PeerId(1));
+    net.kill(PeerId(2));
+    let location = join(&mut net, joiner);
+    assert!(
+        net.node(PeerId(0))
+            .table()
+            .iter()
+            .any(|r| r == (location, joiner)),
+        "node 0 references the joiner"
+    );
 }

@@ -525,13 +525,12 @@ impl Drop for Scratch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_5_mib_document_put_on_one_node_comes_back_from_another() {
-    use fogstore::node::{Node, NodeConfig, NodeHandle, small_network_routing};
+    use fogstore::node::{Node, NodeConfig, NodeHandle};
     let scratch = Scratch::new("node");
     let start = |i: usize, seeds: Vec<fogstore::wire::NodeRef>| {
         let config = NodeConfig {
             seeds,
             store_bytes: 64 * 1024 * 1024,
-            routing: small_network_routing(),
             ..NodeConfig::new(
                 scratch.0.join(format!("node-{i}")),
                 "127.0.0.1:0".parse().unwrap(),
@@ -553,7 +552,7 @@ async fn a_5_mib_document_put_on_one_node_comes_back_from_another() {
 
         // The streaming variants agree.
         let small = random_doc(14, 3 * CAP + 1);
-        let key = nodes[1].put_reader(&small[..], None).await.unwrap();
+        let key = nodes[1].put_reader(&small[..]).await.unwrap();
         let mut out = Vec::new();
         let n = nodes[0].get_writer(&key, &mut out).await.unwrap();
         assert_eq!(n, small.len() as u64);

@@ -360,9 +360,15 @@ const KILL_HELPER: &str = "kill_helper_puts_blocks_until_killed";
 /// At most this many puts in one run of the helper.
 const KILL_MAX_PUTS: u64 = 5_000;
 
+/// Most puts the helper makes between two syncs.
+const KILL_GROUP: u64 = 8;
+
 /// Run by `a_store_killed_at_any_moment_...` as a child process: puts
-/// blocks in a loop, printing `ACK <n>` once each put has returned, with a
-/// get of an earlier block between puts so recency writes race the kill too.
+/// blocks in a loop, in groups of one to [`KILL_GROUP`] that share one
+/// sync, as a node's blocks in transit do, and prints `ACK <n>` for each
+/// once the sync has returned (what the node waits for before it
+/// acknowledges a block); a get of an earlier block between puts makes
+/// recency writes race the kill too.
 #[test]
 #[ignore = "a helper process for the kill test; does nothing on its own"]
 fn kill_helper_puts_blocks_until_killed() {
@@ -380,9 +386,17 @@ fn kill_helper_puts_blocks_until_killed() {
         store.put(key, block);
         assert!(store.contains(&key), "put {i} failed");
         assert_eq!(store.errors(), 0);
-        println!("ACK {}", base + i);
         let (earlier, _) = chk_block(base + i / 2);
         assert!(store.get(&earlier).is_some());
+        // Groups of 1, 2, ... up to KILL_GROUP puts, then again.
+        let cycle = KILL_GROUP * (KILL_GROUP + 1) / 2;
+        let at = i % cycle + 1;
+        if let Some(size) = (1..=KILL_GROUP).find(|k| k * (k + 1) / 2 == at) {
+            store.sync().unwrap();
+            for n in i + 1 - size..=i {
+                println!("ACK {}", base + n);
+            }
+        }
     }
 }
 
@@ -431,8 +445,9 @@ fn run_helper_and_kill(dir: &Path, base: u64, delay_ms: u64) -> (ExitStatus, Vec
 fn a_store_killed_at_any_moment_reopens_with_every_acknowledged_block() {
     let dir = TempDir::new("kill");
     let mut rng = rand::thread_rng();
-    // Acknowledged puts that must survive (all but each round's last), and
-    // every block a child put or was putting.
+    // Acknowledged puts that must survive (synced before their ACK), and
+    // every block a child put or was putting (up to a group past the
+    // last acknowledged).
     let mut durable: Vec<u64> = Vec::new();
     let mut attempted: BTreeSet<NodeKey> = BTreeSet::new();
     for round in 0..5u64 {
@@ -443,12 +458,10 @@ fn a_store_killed_at_any_moment_reopens_with_every_acknowledged_block() {
             status.code().is_none() || status.success(),
             "round {round}: the helper failed on its own ({status}):\n{errs}"
         );
-        if let Some((_last, before)) = acked.split_last() {
-            durable.extend_from_slice(before);
-        }
-        // The put in flight when the child died may have committed.
+        durable.extend_from_slice(&acked);
+        // The puts made since the last sync may or may not have survived.
         let next = acked.last().map_or(round * 1_000_000, |n| n + 1);
-        attempted.insert(chk_block(next).0);
+        attempted.extend((next..next + KILL_GROUP).map(|n| chk_block(n).0));
         attempted.extend(acked.iter().map(|&n| chk_block(n).0));
         eprintln!(
             "kill round {round}: killed after {delay} ms, {} puts acknowledged",
@@ -506,7 +519,8 @@ fn a_store_killed_while_it_is_created_opens_afterwards() {
         );
         let store = DiskStore::open(dir.path(), u64::MAX / 2)
             .unwrap_or_else(|e| panic!("round {round}, killed after {delay} ms: {e}"));
-        assert!(store.len() <= acked.len() + 1);
+        // At most the group synced but not yet acknowledged when it died.
+        assert!(store.len() as u64 <= acked.len() as u64 + KILL_GROUP);
         assert_eq!(store.errors(), 0);
     }
     // What a creation killed before its rename leaves is cleared away.
@@ -534,7 +548,11 @@ fn the_routing_core_answers_a_get_from_a_disk_store() {
         Time(0),
         Input::Client {
             client: ClientId(1),
-            op: ClientOp::Get { key, htl: None },
+            op: ClientOp::Get {
+                key,
+                htl: None,
+                operation: 0,
+            },
         },
         &mut rng,
     );

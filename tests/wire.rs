@@ -111,6 +111,18 @@ fn message() -> impl Strategy<Value = Message> {
         (id(), any::<u8>()).prop_map(|(id, htl)| RouteNotFound { id, htl }),
         id().prop_map(|id| RejectedLoop { id }),
         id().prop_map(|id| InsertReply { id }),
+        (id(), node_key()).prop_map(|(id, key)| StemRequest { id, key }),
+        (id(), key_and_block()).prop_map(|(id, (key, block))| StemInsert { id, key, block }),
+        (id(), node_key(), any::<u8>(), node_ref()).prop_map(|(id, key, htl, source)| {
+            InsertOffer {
+                id,
+                key,
+                htl,
+                source,
+            }
+        }),
+        id().prop_map(|id| InsertAccepted { id }),
+        (id(), block()).prop_map(|(id, block)| InsertData { id, block }),
         (id(), any::<u8>(), node_ref(), any::<[u8; 32]>()).prop_map(
             |(id, htl, joiner, commitment)| Announce {
                 id,
@@ -319,7 +331,8 @@ proptest! {
     fn decode_of_arbitrary_bytes_with_a_valid_tag_never_panics(
         tag in prop::sample::select(vec![
             0x01u8, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c,
-            0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29,
+            0x0d, 0x0e, 0x0f, 0x10, 0x11,
+            0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b,
         ]),
         rest in prop::collection::vec(any::<u8>(), 0..2000),
     ) {
@@ -689,6 +702,67 @@ fn insert_header_matches_the_specification() {
     assert_eq!(decode(&bytes), Ok(msg));
 }
 
+#[test]
+fn stem_and_two_phase_insert_encodings_match_the_specification() {
+    let key = NodeKey {
+        kind: KeyKind::Chk,
+        routing: RoutingKey([0xab; 32]),
+    };
+    let id = RequestId(0x0102_0304_0506_0708);
+    let stem = Message::StemRequest { id, key };
+    let expected = hex_of(&format!("0d 0102030405060708 01 {}", "ab".repeat(32)));
+    assert_eq!(encode(&stem).unwrap(), expected);
+    assert_eq!(decode(&expected), Ok(stem));
+
+    let offer = Message::InsertOffer {
+        id,
+        key,
+        htl: 18,
+        source: NodeRef {
+            identity: [0x11; 32],
+            addr: v4(192, 0, 2, 1, 8080),
+        },
+    };
+    let expected = hex_of(&format!(
+        "0f 0102030405060708 01 {} 12 {} 04 c0000201 1f90",
+        "ab".repeat(32),
+        "11".repeat(32)
+    ));
+    assert_eq!(expected.len(), 82);
+    assert_eq!(encode(&offer).unwrap(), expected);
+    assert_eq!(decode(&expected), Ok(offer));
+
+    let accepted = Message::InsertAccepted { id };
+    assert_eq!(encode(&accepted).unwrap(), hex_of("10 0102030405060708"));
+
+    // The block messages: a CHK block after the id (InsertData), or after
+    // the node key (StemInsert).
+    let (_, block) = chk::encode(b"spec").unwrap();
+    let data = Message::InsertData {
+        id,
+        block: Block::Chk(block.clone()),
+    };
+    let bytes = encode(&data).unwrap();
+    assert_eq!(bytes[..10], hex_of("11 0102030405060708 01")[..]);
+    assert_eq!(bytes.len(), 10 + 32_784);
+    assert_eq!(decode(&bytes), Ok(data));
+    let stem_insert = Message::StemInsert {
+        id,
+        key,
+        block: Block::Chk(block),
+    };
+    let bytes = encode(&stem_insert).unwrap();
+    assert_eq!(
+        bytes[..43],
+        hex_of(&format!("0e 0102030405060708 01 {} 01", "ab".repeat(32)))[..]
+    );
+    assert_eq!(bytes.len(), 43 + 32_784);
+    // A stem insert whose block kind is not its key's is refused.
+    let mut wrong = bytes.clone();
+    wrong[42] = 2;
+    assert!(decode(&wrong).is_err());
+}
+
 /// The Announce message the specification's example encodes.
 fn announce() -> Message {
     Message::Announce {
@@ -913,7 +987,7 @@ fn rejects_non_zero_padding_in_every_frame_type() {
 
 #[test]
 fn rejects_an_unknown_message_tag() {
-    for tag in [0x00, 0x0d, 0x1f, 0x2c, 0xff] {
+    for tag in [0x00, 0x12, 0x1f, 0x2c, 0xff] {
         assert_eq!(
             decode(&[tag, 0, 0, 0, 0, 0, 0, 0, 0]),
             Err(WireError::UnknownTag { tag })

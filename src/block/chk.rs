@@ -1,6 +1,8 @@
 //! Content-hash blocks: convergent encryption, so the same document always
 //! gives the same key and block, and the routing key is the block's hash.
 
+use std::sync::Arc;
+
 use super::{
     BlockError, ContentKind, Document, SEALED_SIZE, check_size, open, pad_into, seal, unpad,
 };
@@ -14,9 +16,11 @@ pub const CHK_BLOCK_SIZE: usize = SEALED_SIZE;
 /// encrypts, so no key ever encrypts two different plaintexts.
 const NONCE: [u8; 12] = [0; 12];
 
-/// An encrypted CHK block, exactly [`CHK_BLOCK_SIZE`] bytes.
+/// An encrypted CHK block, exactly [`CHK_BLOCK_SIZE`] bytes. Shared, not
+/// copied, when cloned: a node passes one block on, stores it and sends it
+/// back without copying its 32 KiB.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ChkBlock(Box<[u8]>);
+pub struct ChkBlock(Arc<[u8]>);
 
 impl std::fmt::Debug for ChkBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,7 +66,7 @@ pub fn encode_kind(kind: ContentKind, doc: &[u8]) -> Result<(ChkKey, ChkBlock), 
     pad_into(&mut sealed, kind, doc)?;
     let crypto = tagged_hash(tag::CHK_CRYPTO_KEY, &[&sealed[..super::BLOCK_SIZE]]);
     seal(&crypto, &NONCE, &mut sealed);
-    let block = ChkBlock(sealed.into_boxed_slice());
+    let block = ChkBlock(sealed.into());
     let key = ChkKey {
         routing: block.routing_key(),
         crypto,

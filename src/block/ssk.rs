@@ -5,6 +5,8 @@
 //! Layout (all fixed): public key (32) ‖ name hash (32) ‖ nonce (12) ‖
 //! ciphertext and tag ([`SEALED_SIZE`]) ‖ Ed25519 signature (64).
 
+use std::sync::Arc;
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::{
@@ -26,7 +28,7 @@ pub const SSK_BLOCK_SIZE: usize = SIGNATURE.end;
 
 /// A signed block, exactly [`SSK_BLOCK_SIZE`] bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SskBlock(Box<[u8]>);
+pub struct SskBlock(Arc<[u8]>);
 
 impl std::fmt::Debug for SskBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,7 +110,7 @@ pub fn seal_signed(
     bytes[NONCE].copy_from_slice(&nonce);
     let signature = signing.sign(&signed_message(&routing, &nonce, &bytes[SEALED]));
     bytes[SIGNATURE].copy_from_slice(&signature.to_bytes());
-    Ok(SskBlock(bytes.into_boxed_slice()))
+    Ok(SskBlock(bytes.into()))
 }
 
 /// Verifies a signed block for an author, crypto key and name, and opens it.

@@ -139,9 +139,16 @@ pub enum ManifestError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    /// The source does not have the block.
+    /// The source does not have the block (a network: hops to live ran
+    /// out before it was found).
     #[error("not found")]
     NotFound,
+    /// A network found no route to it: every peer was tried.
+    #[error("route not found")]
+    NoRoute,
+    /// A network gave no answer in time.
+    #[error("timed out")]
+    TimedOut,
     /// Any other failure (a node's error, an I/O error).
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),
@@ -164,10 +171,12 @@ pub enum SplitfileError {
         size: u64,
     },
     /// The source could not supply a block.
-    #[error("block {} could not be fetched: {source}", Key::Chk(*key))]
+    #[error("{place} ({}): {source}", Key::Chk(*key))]
     Missing {
         /// The block's key.
         key: ChkKey,
+        /// Which block of the document it is.
+        place: Place,
         /// What the source said.
         source: SourceError,
     },
@@ -211,6 +220,33 @@ pub enum SplitfileError {
     /// A fetch task panicked or was cancelled.
     #[error("a fetch task failed: {0}")]
     Task(String),
+}
+
+/// Where a block sits in a document, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The block the document's key names: the whole of a small document,
+    /// or the top manifest of a splitfile.
+    Top,
+    /// A manifest below the top.
+    Manifest,
+    /// Data block `index` (from 1) of the document's `of`.
+    Data {
+        /// Its number, from 1, in document order.
+        index: u64,
+        /// How many data blocks the document has.
+        of: u64,
+    },
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Top => f.write_str("the top block"),
+            Place::Manifest => f.write_str("a manifest block"),
+            Place::Data { index, of } => write!(f, "block {index} of {of}"),
+        }
+    }
 }
 
 /// A parsed manifest: its level, the document bytes it covers, and the keys
@@ -658,7 +694,10 @@ where
     S: BlockSource,
     W: AsyncWrite + Unpin + ?Sized,
 {
-    let block = source.fetch(*top).await.map_err(|e| missing(top, e))?;
+    let block = source
+        .fetch(*top)
+        .await
+        .map_err(|e| missing(top, Place::Top, e))?;
     let doc = open(top, &block)?;
     fetch_document(top, doc, source, sink).await
 }
@@ -687,19 +726,21 @@ where
         return Err(bad_manifest(top, ManifestError::NotMinimal));
     }
     let mut walker = Walker {
+        data_blocks: manifest.total.div_ceil(BLOCK_CAPACITY as u64),
+        yielded: 0,
         stack: vec![Frame::new(manifest)],
     };
     let mut window = AbortOnDrop(VecDeque::with_capacity(FETCH_CONCURRENCY));
     let mut written = 0u64;
     loop {
         while window.0.len() < FETCH_CONCURRENCY {
-            let Some((key, len)) = walker.next_data(&*source).await? else {
+            let Some((key, len, place)) = walker.next_data(&*source).await? else {
                 break;
             };
             let source = Arc::clone(&source);
-            window.0.push_back(tokio::spawn(
-                async move { fetch_data(&*source, key, len).await },
-            ));
+            window.0.push_back(tokio::spawn(async move {
+                fetch_data(&*source, key, len, place).await
+            }));
         }
         let Some(task) = window.0.pop_front() else {
             break;
@@ -751,15 +792,19 @@ impl Frame {
 
 /// Depth-first walk of the manifest tree, yielding data blocks in order.
 struct Walker {
+    /// How many data blocks the document has.
+    data_blocks: u64,
+    /// How many were yielded so far.
+    yielded: u64,
     stack: Vec<Frame>,
 }
 
 impl Walker {
-    /// The next data block's key and the length it must have.
+    /// The next data block's key, the length it must have, and its place.
     async fn next_data<S: BlockSource>(
         &mut self,
         source: &S,
-    ) -> Result<Option<(ChkKey, usize)>, SplitfileError> {
+    ) -> Result<Option<(ChkKey, usize, Place)>, SplitfileError> {
         loop {
             let Some(frame) = self.stack.last_mut() else {
                 return Ok(None);
@@ -776,9 +821,17 @@ impl Walker {
             let child_total = child_span.min(frame.manifest.total - i as u64 * child_span);
             let key = frame.manifest.entries[i];
             if level == 1 {
-                return Ok(Some((key, child_total as usize)));
+                self.yielded += 1;
+                let place = Place::Data {
+                    index: self.yielded,
+                    of: self.data_blocks,
+                };
+                return Ok(Some((key, child_total as usize, place)));
             }
-            let block = source.fetch(key).await.map_err(|e| missing(&key, e))?;
+            let block = source
+                .fetch(key)
+                .await
+                .map_err(|e| missing(&key, Place::Manifest, e))?;
             let doc = open(&key, &block)?;
             if doc.kind != ContentKind::Manifest {
                 return Err(SplitfileError::UnexpectedKind {
@@ -816,8 +869,12 @@ async fn fetch_data<S: BlockSource>(
     source: &S,
     key: ChkKey,
     len: usize,
+    place: Place,
 ) -> Result<Vec<u8>, SplitfileError> {
-    let block = source.fetch(key).await.map_err(|e| missing(&key, e))?;
+    let block = source
+        .fetch(key)
+        .await
+        .map_err(|e| missing(&key, place, e))?;
     let doc = open(&key, &block)?;
     if doc.kind != ContentKind::Data {
         return Err(SplitfileError::UnexpectedKind {
@@ -840,8 +897,12 @@ fn open(key: &ChkKey, block: &ChkBlock) -> Result<Document, SplitfileError> {
     chk::decode(key, block).map_err(|source| SplitfileError::Block { key: *key, source })
 }
 
-fn missing(key: &ChkKey, source: SourceError) -> SplitfileError {
-    SplitfileError::Missing { key: *key, source }
+fn missing(key: &ChkKey, place: Place, source: SourceError) -> SplitfileError {
+    SplitfileError::Missing {
+        key: *key,
+        place,
+        source,
+    }
 }
 
 fn bad_manifest(key: &ChkKey, source: ManifestError) -> SplitfileError {

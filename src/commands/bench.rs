@@ -45,6 +45,9 @@ enum What {
     Transfer(super::bench_net::TransferArgs),
     /// Latency of a one-block fetch across a chain of real nodes.
     Latency(super::bench_net::LatencyArgs),
+    /// Publishing speed: `fog put` through a network of `fog node`
+    /// processes with the default settings.
+    Put(super::bench_put::PutArgs),
 }
 
 #[derive(Args)]
@@ -82,6 +85,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         What::Sim(args) => run_sim(args),
         What::Transfer(args) => super::bench_net::run_transfer(args),
         What::Latency(args) => super::bench_net::run_latency(args),
+        What::Put(args) => super::bench_put::run_put(args),
     }
 }
 

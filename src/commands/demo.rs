@@ -1,9 +1,11 @@
 //! `fog demo`: a local network of real nodes on loopback, in one process.
 //!
 //! Starts N nodes (real TCP, real Noise handshakes, real datastores in a
-//! temporary folder), publishes a sample document from node 0, fetches it
-//! from the node farthest from node 0, verifies it, shows where copies were
-//! cached, fetches it again near there, and cleans everything up.
+//! temporary folder) with the settings `fog node` runs, publishes a sample
+//! document from node 0, fetches it from the two nodes farthest from node 0
+//! that hold no copy, verifies it, shows where copies are (never at the
+//! publisher or a reader: their requests walk a stem first), and cleans
+//! everything up.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -14,20 +16,18 @@ use super::{RemoveOnDrop, holders, runtime};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fogstore::key::{ChkKey, Key};
-use fogstore::node::{Node, NodeConfig, NodeHandle, Trace, small_network_routing, trace_total};
+use fogstore::node::{Node, NodeConfig, NodeHandle, Trace};
 use rand::Rng;
 
 /// Arguments of `fog demo`.
 #[derive(Args)]
 pub(crate) struct DemoArgs {
-    /// How many nodes to start.
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(10..=50))]
+    /// How many nodes to start. An insert is stored on every node its
+    /// path reaches, some 20 in a network of this size: with fewer nodes
+    /// than that, every node but the publisher has it.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(10..=50))]
     nodes: u16,
 }
-
-/// Hops to live of the demo's insert: short, so that the fetch has
-/// somewhere to go.
-const INSERT_HTL: u8 = 3;
 
 /// The whole demo may take this long before it gives up.
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -124,7 +124,6 @@ async fn run_network(
         let config = NodeConfig {
             seeds: seeds.iter().map(|&s| nodes[s].node_ref()).collect(),
             store_bytes: 64 * 1024 * 1024,
-            routing: small_network_routing(),
             trace: Some(trace.clone()),
             ..NodeConfig::new(root.join(format!("node-{i:02}")), listen)
         };
@@ -145,83 +144,84 @@ async fn run_network(
     // ---- publish ----
     let doc = SAMPLE.as_bytes();
     let t = Instant::now();
+    let before = trace.hops();
     let key = nodes[0]
-        .put_with_htl(doc, Some(INSERT_HTL))
+        .put(doc)
         .await
         .context("publishing the sample from node 0")?;
+    let put_hops = trace.hops() - before;
     let put_ms = t.elapsed().as_millis();
     let stored = holders(nodes, &key).await?;
     writeln!(
         out,
-        "publish  node 0 inserted {} bytes in {put_ms} ms (hops to live {INSERT_HTL})",
-        doc.len()
+        "publish  node 0 inserted {} bytes in {put_ms} ms, {}: first a stem (random hops), then toward the key",
+        doc.len(),
+        plural(put_hops, "hop")
     )?;
     writeln!(out, "         {}", Key::Chk(key))?;
-    writeln!(out, "         stored on {}", list(&stored))?;
-
-    // ---- fetch from afar ----
-    // The farthest node without a copy (every node, if the insert reached
-    // them all: then the fetch finds its own copy).
-    let far = (0..n)
-        .filter(|i| !stored.contains(i))
-        .max_by_key(|&i| (distance[i], i))
-        .unwrap_or_else(|| (0..n).max_by_key(|&i| (distance[i], i)).unwrap_or(0));
-    let (hops, ms) = fetch(nodes, far, &key, doc, trace).await?;
-    let cached = holders(nodes, &key).await?;
     writeln!(
         out,
-        "fetch    node {far} ({} seed links from node 0): verified {} bytes, {}, {ms} ms",
-        distance[far],
-        doc.len(),
-        plural(hops, "hop")
-    )?;
-    writeln!(out, "         cached on {}", list(&cached))?;
-
-    // ---- fetch again, near the first reader ----
-    let near = (0..n)
-        .filter(|&i| !cached.contains(&i) && adjacent(&seeds_of, i, far))
-        .min_by_key(|&i| distance[i].abs_diff(distance[far]))
-        .or_else(|| (0..n).find(|i| !cached.contains(i)));
-    let summary_second = match near {
-        Some(near) => {
-            let (hops2, ms2) = fetch(nodes, near, &key, doc, trace).await?;
-            let how = if adjacent(&seeds_of, near, far) {
-                format!("a neighbour of node {far}")
-            } else {
-                "a node without a copy".to_string()
-            };
-            let compare = if hops2 < hops {
-                format!("{} fewer than the first fetch", plural(hops - hops2, "hop"))
-            } else {
-                "no fewer hops this time: its route did not cross a new copy".to_string()
-            };
-            writeln!(
-                out,
-                "again    node {near} ({how}): verified, {}, {ms2} ms; {compare}",
-                plural(hops2, "hop")
-            )?;
-            format!("{} from node {near}", plural(hops2, "hop"))
-        }
-        None => {
-            // Every node holds a copy already: fetch from the far node again.
-            let (hops2, ms2) = fetch(nodes, far, &key, doc, trace).await?;
-            writeln!(
-                out,
-                "again    node {far}: verified, {} (its own copy), {ms2} ms",
-                plural(hops2, "hop")
-            )?;
-            format!("{} from node {far}", plural(hops2, "hop"))
-        }
-    };
-    let cached = holders(nodes, &key).await?;
-    writeln!(out, "         cached on {}", list(&cached))?;
-    writeln!(
-        out,
-        "summary  published on node 0, stored on {} nodes; fetched from node {far} in {}, \
-         then {summary_second}; now on {} of {n} nodes",
+        "         stored on {} of {n} nodes: {}",
         stored.len(),
-        plural(hops, "hop"),
-        cached.len()
+        numbers(&stored)
+    )?;
+    writeln!(
+        out,
+        "         {} node 0: a publisher keeps none of what it publishes",
+        if stored.contains(&0) {
+            "even on"
+        } else {
+            "not on"
+        }
+    )?;
+
+    // ---- fetch from afar, twice ----
+    // Each time the node farthest from node 0 in the seed graph that holds
+    // no copy (or the farthest, if every node has one), and not a reader
+    // before it.
+    let mut fetches: Vec<(usize, u64, usize)> = Vec::new();
+    let mut held = stored.clone();
+    for _ in 0..2 {
+        let fresh = |i: &usize| !fetches.iter().any(|f| f.0 == *i);
+        let reader = (1..n)
+            .filter(|i| fresh(i) && !held.contains(i))
+            .max_by_key(|&i| (distance[i], i))
+            .or_else(|| (1..n).filter(fresh).max_by_key(|&i| (distance[i], i)))
+            .unwrap_or(0);
+        let (hops, ms) = fetch(nodes, reader, &key, doc, trace).await?;
+        let cached = holders(nodes, &key).await?;
+        writeln!(
+            out,
+            "fetch    node {reader} ({} seed links from node 0): verified {} bytes, {}, {ms} ms",
+            distance[reader],
+            doc.len(),
+            plural(hops, "hop")
+        )?;
+        writeln!(
+            out,
+            "         now on {} of {n} nodes; {}",
+            cached.len(),
+            if cached.contains(&reader) {
+                format!("node {reader} kept a copy")
+            } else {
+                format!(
+                    "not on node {reader}: its request walked a stem first, and a reader keeps none of it"
+                )
+            }
+        )?;
+        fetches.push((reader, hops, cached.len()));
+        held = cached;
+    }
+    let fetched: Vec<String> = fetches
+        .iter()
+        .map(|(reader, hops, _)| format!("node {reader} in {}", plural(*hops, "hop")))
+        .collect();
+    writeln!(
+        out,
+        "summary  published on node 0, stored on {} of {n} nodes; fetched by {}; now on {} nodes",
+        stored.len(),
+        fetched.join(" and "),
+        fetches.last().map_or(stored.len(), |f| f.2)
     )?;
     Ok(())
 }
@@ -235,7 +235,7 @@ async fn fetch(
     expected: &[u8],
     trace: &Trace,
 ) -> Result<(u64, u128)> {
-    let before = trace_total(trace);
+    let before = trace.hops();
     let t = Instant::now();
     let got = nodes[at]
         .get(key)
@@ -248,7 +248,7 @@ async fn fetch(
             got.len()
         );
     }
-    Ok((trace_total(trace) - before, ms))
+    Ok((trace.hops() - before, ms))
 }
 
 /// `1 hop`, `2 hops`.
@@ -260,9 +260,10 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-fn list(nodes: &[usize]) -> String {
+/// `1 4 5`.
+fn numbers(nodes: &[usize]) -> String {
     let names: Vec<String> = nodes.iter().map(usize::to_string).collect();
-    format!("{} nodes: {}", nodes.len(), names.join(" "))
+    names.join(" ")
 }
 
 /// Whether `a` and `b` are linked as seed and joiner.

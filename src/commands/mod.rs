@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 mod bench_net;
+mod bench_put;
 pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod key;

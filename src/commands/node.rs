@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use fogstore::node::api::{self, ApiServer, Token};
-use fogstore::node::{Mode, Node, NodeConfig, PeerConfig, small_network_routing};
+use fogstore::node::{Mode, Node, NodeConfig, PeerConfig};
 use fogstore::wire::NodeRef;
 
 use super::Failure;
@@ -54,11 +54,6 @@ pub(crate) struct NodeArgs {
     /// must run the same. [default: freenet]
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
-    /// Routing settings for a few nodes on one machine (every node caches,
-    /// short time limits), as `fog demo` uses. They trade anonymity for a
-    /// network that works with two nodes; leave off for a real network.
-    #[arg(long)]
-    small_network: bool,
     /// Cover traffic: padding frames per second on each link, sent in the
     /// intervals in which the link has nothing else to send; 0 is off.
     /// [default: 0]
@@ -116,7 +111,6 @@ struct Settings {
     seeds: Vec<NodeRef>,
     store_size: u64,
     mode: Mode,
-    small_network: bool,
     peers: PeerConfig,
 }
 
@@ -134,7 +128,6 @@ fn settings(args: NodeArgs) -> Result<Settings> {
         seeds_file,
         store_size,
         mode,
-        small_network,
         cover_rate,
         max_peers,
         keepalive_secs,
@@ -159,7 +152,6 @@ fn settings(args: NodeArgs) -> Result<Settings> {
         seeds: all_seeds,
         store_size: args.store_size.or(store_size).unwrap_or(256 << 20),
         mode: args.mode.map(Mode::from).or(mode).unwrap_or_default(),
-        small_network: args.small_network || small_network.unwrap_or(false),
         peers: PeerConfig {
             max_peers: args
                 .max_peers
@@ -207,16 +199,13 @@ pub(crate) fn run(args: NodeArgs) -> Result<()> {
 async fn serve(args: Settings) -> Result<()> {
     let dir = args.data_dir;
     tracing::debug!(?args.peers, seeds = args.seeds.len(), "settings");
-    let mut config = NodeConfig {
+    let config = NodeConfig {
         seeds: args.seeds,
         store_bytes: args.store_size,
         mode: args.mode,
         peers: args.peers,
         ..NodeConfig::new(&dir, args.listen)
     };
-    if args.small_network {
-        config.routing = small_network_routing();
-    }
     let node = Node::start(config)
         .await
         .with_context(|| format!("starting the node in {}", dir.display()))?;
@@ -339,7 +328,7 @@ mod tests {
         let dir = Dir::new(
             "merge",
             &format!(
-                "listen = \"127.0.0.1:9100\"\nmax_peers = 8\ncover_rate = 4\nseeds = [\"{REF_A}\"]\nseeds_file = \"seeds\"\nsmall_network = true\nkeepalive_secs = 30\n"
+                "listen = \"127.0.0.1:9100\"\nmax_peers = 8\ncover_rate = 4\nseeds = [\"{REF_A}\"]\nseeds_file = \"seeds\"\nkeepalive_secs = 30\n"
             ),
         );
         std::fs::write(dir.0.join("seeds"), format!("# one more\n{REF_B}\n")).unwrap();
@@ -352,7 +341,6 @@ mod tests {
         assert_eq!(s.peers.keepalive, Duration::from_secs(30));
         assert_eq!(s.peers.request_rate, 50);
         assert_eq!(s.peers.request_burst, PeerConfig::default().request_burst);
-        assert!(s.small_network);
         assert_eq!(s.store_size, 256 << 20);
         // The file's seeds and the seeds file (relative to the data dir).
         assert_eq!(s.seeds, [REF_A.parse().unwrap(), REF_B.parse().unwrap()]);
@@ -371,7 +359,7 @@ mod tests {
         std::fs::remove_file(dir.0.join(node_config::CONFIG_FILE)).unwrap();
         let s = dir.settings(&[]).unwrap();
         assert_eq!(s.peers, PeerConfig::default());
-        assert_eq!((s.api_port, s.small_network), (0, false));
+        assert_eq!(s.api_port, 0);
         assert!(s.seeds.is_empty());
 
         std::fs::write(

@@ -43,7 +43,6 @@ pub(crate) struct FileConfig {
     pub(crate) seeds_file: Option<PathBuf>,
     pub(crate) store_size: Option<u64>,
     pub(crate) mode: Option<Mode>,
-    pub(crate) small_network: Option<bool>,
     pub(crate) cover_rate: Option<u32>,
     pub(crate) max_peers: Option<usize>,
     pub(crate) keepalive_secs: Option<u64>,
@@ -130,9 +129,6 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
                     _ => return Err(bad("\"freenet\" or \"chord\"")),
                 });
             }
-            "small_network" => {
-                config.small_network = Some(value.as_bool().ok_or_else(|| bad("true or false"))?);
-            }
             "cover_rate" => config.cover_rate = Some(integer(key, value, COVER_RATE)? as u32),
             "max_peers" => config.max_peers = Some(integer(key, value, MAX_PEERS)? as usize),
             "keepalive_secs" => config.keepalive_secs = Some(integer(key, value, KEEPALIVE_SECS)?),
@@ -148,7 +144,7 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown key `{other}`; the keys are listen, api_port, seeds, seeds_file, store_size, mode, small_network, cover_rate, max_peers, keepalive_secs, request_rate, request_burst"
+                    "unknown key `{other}`; the keys are listen, api_port, seeds, seeds_file, store_size, mode, cover_rate, max_peers, keepalive_secs, request_rate, request_burst"
                 ));
             }
         }
@@ -272,7 +268,6 @@ seeds = ["{REF_A}", "{REF_B}"]
 seeds_file = "seeds.txt"
 store_size = "2G"
 mode = "chord"
-small_network = false
 cover_rate = 10
 max_peers = 64
 keepalive_secs = 20
@@ -290,7 +285,6 @@ request_burst = 400
                 seeds_file: Some(PathBuf::from("/var/lib/fog/seeds.txt")),
                 store_size: Some(2 << 30),
                 mode: Some(Mode::Chord),
-                small_network: Some(false),
                 cover_rate: Some(10),
                 max_peers: Some(64),
                 keepalive_secs: Some(20),
@@ -339,10 +333,6 @@ request_burst = 400
                 "key `keepalive_secs`: expected a whole number from 1 to 3600, found a float",
             ),
             ("request_burst = 0", "key `request_burst`"),
-            (
-                "small_network = \"yes\"",
-                "key `small_network`: expected true or false",
-            ),
             (
                 "store_size = \"12Q\"",
                 "key `store_size`: unknown size suffix",

@@ -57,6 +57,7 @@ fn joined(s: &StatusReport) -> String {
         n => format!("{n} attempts"),
     };
     match (s.joined, s.seeds) {
+        (true, _) if s.restored => "yes (kept its place from its last run)".to_owned(),
         (true, _) => format!("yes ({attempts})"),
         (false, 0) => "no (no seeds: the first node of its network)".to_owned(),
         (false, _) => format!("no ({attempts} so far; retrying)"),

@@ -15,8 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -32,7 +33,9 @@ use super::backoff::Backoff;
 use super::core::NodeCore;
 use super::directory::{Directory, ME};
 use super::join::JoinState;
-use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeStats, PeerConfig, Trace};
+use super::saved::{self, SAVE_EVERY, Saved, SavedPeer};
+use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeConfig, NodeStats, PeerConfig, Trace};
+use crate::block::Block;
 use crate::key::hash::sha256;
 use crate::key::{Location, NodeKey};
 use crate::link::{Identity, Link, LinkError, LinkReader, LinkWriter};
@@ -70,6 +73,12 @@ pub(super) enum Command {
     Op {
         op: ClientOp<BlockContent>,
         reply: oneshot::Sender<ClientResult<BlockContent>>,
+    },
+    /// Keep a verified block in this node's own store, sending nothing.
+    Preload {
+        key: NodeKey,
+        block: Block,
+        reply: oneshot::Sender<bool>,
     },
     /// Whether the store holds a key.
     Holds {
@@ -240,17 +249,22 @@ pub(super) struct Actor {
     /// Inputs the actor itself owes the core (a peer it found gone while
     /// carrying out outputs), fed after the current ones.
     inputs: VecDeque<Input<BlockContent>>,
+    /// Where the node's place in the network is saved ([`saved`]).
+    data_dir: PathBuf,
+    /// What was last saved there.
+    saved: Option<Saved>,
 }
 
 impl Actor {
+    /// The actor of a node bound to `listen`, with `config`'s trace, peer
+    /// settings (clamped) and data directory.
     pub(super) fn new(
         core: NodeCore,
         rng: ChaCha20Rng,
         identity: Identity,
         listen: SocketAddr,
-        trace: Option<Trace>,
-        settings: PeerConfig,
         join: Arc<JoinState>,
+        config: &NodeConfig,
     ) -> Actor {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Actor {
@@ -260,8 +274,8 @@ impl Actor {
             dir: Directory::new(identity.node_ref(listen)),
             identity: Arc::new(identity),
             listen,
-            trace,
-            settings,
+            trace: config.trace.clone(),
+            settings: config.peers.clamped(),
             links: BTreeMap::new(),
             connecting: BTreeMap::new(),
             seeds: BTreeSet::new(),
@@ -275,7 +289,16 @@ impl Actor {
             events_tx,
             events_rx: Some(events_rx),
             inputs: VecDeque::new(),
+            data_dir: config.data_dir.clone(),
+            saved: None,
         }
+    }
+
+    /// Adds a reference kept from the node's last run. Before
+    /// [`Actor::run`].
+    pub(super) fn add_reference(&mut self, location: Location, node: NodeRef) {
+        let peer = self.dir.intern(node);
+        self.core.add_seed(location, peer);
     }
 
     /// Adds a seed to the directory and references it at the location its
@@ -304,6 +327,8 @@ impl Actor {
             self.events_tx.clone(),
         ));
         let mut events = self.events_rx.take().expect("run is called once");
+        let mut save = tokio::time::interval(SAVE_EVERY);
+        save.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let done = loop {
             let deadline = self.core.poll_timeout().map(|t| self.instant(t));
             let reconnect = self.next_reconnect().map(tokio::time::Instant::from_std);
@@ -324,8 +349,10 @@ impl Actor {
                 Some(event) = events.recv() => self.on_event(event),
                 () = sleep_until(deadline) => self.feed(Input::Timeout),
                 () = sleep_until(reconnect) => self.reconnect_seeds(),
+                _ = save.tick() => self.save_place(),
             }
         };
+        self.save_place();
         acceptor.abort();
         for (_, connecting) in std::mem::take(&mut self.connecting) {
             connecting.task.abort();
@@ -343,6 +370,35 @@ impl Actor {
         drop(alive);
         if let Some(reply) = done {
             let _ = reply.send(());
+        }
+    }
+
+    /// Writes the node's place in the network (its location, its
+    /// references) to its data directory if it changed since last time.
+    fn save_place(&mut self) {
+        let mut peers: Vec<SavedPeer> = self
+            .core
+            .known_peers()
+            .into_iter()
+            .filter_map(|(location, peer)| {
+                Some(SavedPeer {
+                    location: location.0,
+                    node: self.dir.node_ref(peer).filter(|_| peer != ME)?.to_string(),
+                })
+            })
+            .collect();
+        peers.truncate(saved::MAX_PEERS);
+        let place = Saved {
+            mode: self.core.mode(),
+            location: self.core.location().0,
+            peers,
+        };
+        if self.saved.as_ref() == Some(&place) || place.peers.is_empty() {
+            return;
+        }
+        match saved::store(&self.data_dir, &place) {
+            Ok(()) => self.saved = Some(place),
+            Err(error) => tracing::warn!(%error, "could not save the node's peers"),
         }
     }
 
@@ -387,12 +443,8 @@ impl Actor {
                     self.inputs.push_back(Input::PeerDown(ME));
                     return;
                 }
-                if let (Msg::Request { id, .. }, Some(trace)) = (&msg, &self.trace) {
-                    *trace
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .entry(*id)
-                        .or_default() += 1;
+                if let Some(trace) = &self.trace {
+                    trace.count(&msg);
                 }
                 match self.translate_out(msg) {
                     Some(wire) => self.send_to(to, wire),
@@ -402,8 +454,13 @@ impl Actor {
                 }
             }
             Output::Reply { client, result } => {
+                // A join just gave the node its place: keep it at once.
+                let joined = matches!(result, ClientResult::Joined(_));
                 if let Some(reply) = self.clients.remove(&client) {
                     let _ = reply.send(result);
+                }
+                if joined {
+                    self.save_place();
                 }
             }
             Output::DropPeer { peer, reason } => self.drop_peer(peer, reason),
@@ -415,6 +472,25 @@ impl Actor {
         let node = |peer| self.dir.node_ref(peer);
         Some(match msg {
             Msg::Request { id, key, htl } => Message::Request { id, key, htl },
+            Msg::StemRequest { id, key } => Message::StemRequest { id, key },
+            Msg::InsertOffer {
+                id,
+                key,
+                htl,
+                source,
+            } => Message::InsertOffer {
+                id,
+                key,
+                htl,
+                source: node(source)?,
+            },
+            Msg::InsertAccepted { id } => Message::InsertAccepted { id },
+            Msg::InsertData { id, data } => Message::InsertData { id, block: data },
+            Msg::StemInsert { id, key, data } => Message::StemInsert {
+                id,
+                key,
+                block: data,
+            },
             Msg::Insert {
                 id,
                 key,
@@ -525,6 +601,25 @@ impl Actor {
     fn translate_in(&mut self, msg: Message) -> Result<Option<Msg<BlockContent>>, &'static str> {
         Ok(Some(match msg {
             Message::Request { id, key, htl } => Msg::Request { id, key, htl },
+            Message::StemRequest { id, key } => Msg::StemRequest { id, key },
+            Message::InsertOffer {
+                id,
+                key,
+                htl,
+                source,
+            } => Msg::InsertOffer {
+                id,
+                key,
+                htl,
+                source: self.dir.intern(source),
+            },
+            Message::InsertAccepted { id } => Msg::InsertAccepted { id },
+            Message::InsertData { id, block } => Msg::InsertData { id, data: block },
+            Message::StemInsert { id, key, block } => Msg::StemInsert {
+                id,
+                key,
+                data: block,
+            },
             Message::Insert {
                 id,
                 key,
@@ -614,6 +709,9 @@ impl Actor {
                 self.clients.insert(client, reply);
                 self.feed(Input::Client { client, op });
             }
+            Command::Preload { key, block, reply } => {
+                let _ = reply.send(self.core.preload(key, block));
+            }
             Command::Holds { key, reply } => {
                 let _ = reply.send(self.core.store().contains(&key));
             }
@@ -625,6 +723,7 @@ impl Actor {
                     seeds: self.seeds.len(),
                     joined: self.join.joined(),
                     join_attempts: self.join.attempts(),
+                    restored: self.join.restored(),
                     peers: self.links.len(),
                     known: self.dir.len(),
                     references: self.core.references(),
@@ -1096,6 +1195,10 @@ impl Actor {
             msg,
             Message::Request { .. }
                 | Message::Insert { .. }
+                | Message::StemRequest { .. }
+                | Message::StemInsert { .. }
+                | Message::InsertOffer { .. }
+                | Message::InsertData { .. }
                 | Message::Announce { .. }
                 | Message::FindSuccessor { .. }
                 | Message::Notify { .. }
@@ -1388,9 +1491,11 @@ mod tests {
             rng,
             Identity::generate(),
             addr(1),
-            None,
-            one,
             Arc::default(),
+            &NodeConfig {
+                peers: one,
+                ..NodeConfig::new(std::env::temp_dir(), addr(1))
+            },
         );
         let seed = actor.add_seed(Identity::generate().node_ref(addr(2)));
 

@@ -39,7 +39,10 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as HttpBody, Frame, Incoming};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, TE, TRAILER,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -197,6 +200,10 @@ pub struct StatusReport {
     pub joined: bool,
     /// Join attempts so far, one per seed tried.
     pub join_attempts: u64,
+    /// Whether it took its place from its last run instead of joining
+    /// (absent from the status of older nodes).
+    #[serde(default)]
+    pub restored: bool,
     /// Peers with an open link.
     pub peers: usize,
     /// Peers the node knows of, linked or not.
@@ -384,15 +391,26 @@ fn authorized(req: &Request<Incoming>, token: &Token) -> bool {
 
 /// The status code and message for a failed node operation.
 fn node_failure(error: &NodeError) -> Response<ApiBody> {
-    let status = match error {
-        NodeError::NotFound | NodeError::RouteNotFound => StatusCode::NOT_FOUND,
-        NodeError::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+    text(failure_status(error), error.to_string())
+}
+
+/// The status code of a failed node operation: 404 when the network did
+/// not have it (or no route to it), 504 when it gave no answer in time.
+fn failure_status(error: &NodeError) -> StatusCode {
+    if error.is_not_found() {
+        return StatusCode::NOT_FOUND;
+    }
+    if error.is_timed_out() {
+        return StatusCode::GATEWAY_TIMEOUT;
+    }
+    match error.kind() {
         NodeError::Overloaded | NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         NodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        NodeError::Rejected | NodeError::Block(_) => StatusCode::BAD_GATEWAY,
+        NodeError::Rejected | NodeError::Block(_) | NodeError::Splitfile(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    text(status, error.to_string())
+    }
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
@@ -404,7 +422,16 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
         (&Method::PUT, "/document") => put_document(shared, req).await,
         (&Method::GET, "/status") => status(shared).await,
         (&Method::GET, p) if p.starts_with("/document/") => {
-            get_document(shared, &p["/document/".len()..]).await
+            let trailers = req
+                .headers()
+                .get_all(TE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| {
+                    v.split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+                });
+            get_document(shared, &p["/document/".len()..], trailers).await
         }
         (_, "/document" | "/status") => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (_, p) if p.starts_with("/document/") => {
@@ -504,7 +531,7 @@ async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<ApiBo
         return too_large();
     }
     let mut reader = IncomingReader::new(req.into_body(), shared.max_body);
-    let result = shared.node.put_reader(&mut reader, None).await;
+    let result = shared.node.put_reader(&mut reader).await;
     match (result, reader.fault) {
         (_, Some(BodyFault::TooLarge)) => too_large(),
         (_, Some(BodyFault::Broken(e))) => {
@@ -527,14 +554,22 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// The trailer that carries a failure met after a `GET`'s first byte: its
+/// status code, a space, and the one-line message.
+pub const ERROR_TRAILER: &str = "fog-error";
+
 /// The answer body of a `GET`: what the fetch task writes into the pipe,
 /// chunk by chunk; when the pipe ends, the task's result decides between a
-/// clean end and an error (which makes hyper abort the connection).
+/// clean end and a failure. A failure goes in the [`ERROR_TRAILER`] when the
+/// client accepts trailers (`TE: trailers`, as [`ApiClient`] sends);
+/// otherwise it aborts the connection, so that no client takes a cut-off
+/// document for a whole one.
 struct FetchBody {
     first: Option<Bytes>,
     reader: DuplexStream,
     buf: Vec<u8>,
     task: AbortOnDrop<Result<u64, NodeError>>,
+    trailers: bool,
 }
 
 impl HttpBody for FetchBody {
@@ -555,18 +590,40 @@ impl HttpBody for FetchBody {
             let data = Bytes::copy_from_slice(buf.filled());
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        match ready!(Pin::new(&mut this.task.0).poll(cx)) {
-            Ok(Ok(_)) => Poll::Ready(None),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "client API transfer failed midway");
-                Poll::Ready(Some(Err(io::Error::other(e.to_string()))))
-            }
-            Err(e) => Poll::Ready(Some(Err(io::Error::other(e.to_string())))),
+        let (status, message) = match ready!(Pin::new(&mut this.task.0).poll(cx)) {
+            Ok(Ok(_)) => return Poll::Ready(None),
+            Ok(Err(e)) => (failure_status(&e), e.to_string()),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        tracing::debug!(%message, "client API transfer failed midway");
+        if !this.trailers {
+            return Poll::Ready(Some(Err(io::Error::other(message))));
         }
+        let mut trailers = HeaderMap::new();
+        trailers.insert(
+            ERROR_TRAILER,
+            header_text(&format!("{} {message}", status.as_u16())),
+        );
+        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
     }
 }
 
-async fn get_document(shared: &Shared, raw: &str) -> Response<ApiBody> {
+/// `text` as a header value: characters a header cannot carry become `?`.
+fn header_text(text: &str) -> HeaderValue {
+    let safe: String = text
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&safe).unwrap_or_else(|_| HeaderValue::from_static("500 failed"))
+}
+
+async fn get_document(shared: &Shared, raw: &str, trailers: bool) -> Response<ApiBody> {
     let Some(uri) = percent_decode(raw) else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -608,6 +665,7 @@ async fn get_document(shared: &Shared, raw: &str) -> Response<ApiBody> {
             reader,
             buf,
             task,
+            trailers,
         }
         .boxed_unsync()
     };
@@ -616,6 +674,11 @@ async fn get_document(shared: &Shared, raw: &str) -> Response<ApiBody> {
         CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    if trailers {
+        response
+            .headers_mut()
+            .insert(TRAILER, HeaderValue::from_static(ERROR_TRAILER));
+    }
     response
 }
 
@@ -630,6 +693,7 @@ async fn status(shared: &Shared) -> Response<ApiBody> {
         seeds: stats.seeds,
         joined: stats.joined,
         join_attempts: stats.join_attempts,
+        restored: stats.restored,
         peers: stats.peers,
         known: stats.known,
         references: stats.references,
@@ -748,6 +812,15 @@ impl HttpBody for ChannelBody {
             Some(Err(e)) => Poll::Ready(Some(Err(e))),
             None => Poll::Ready(None),
         }
+    }
+}
+
+/// The failure an [`ERROR_TRAILER`] reports: `<code> <message>`.
+fn trailer_failure(value: &str) -> ClientError {
+    let (code, message) = value.split_once(' ').unwrap_or((value, ""));
+    ClientError::Status {
+        code: code.parse().unwrap_or(500),
+        message: message.to_owned(),
     }
 }
 
@@ -891,11 +964,25 @@ impl ApiClient {
         let mut length = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
-                ClientError::Protocol(format!("the transfer broke off: {}", chain(&e)))
+                tracing::debug!(error = %chain(&e), "the document's transfer broke off");
+                ClientError::Protocol(format!(
+                    "the node stopped sending the document after {length} bytes"
+                ))
             })?;
-            if let Ok(data) = frame.into_data() {
-                sink.write_all(&data).map_err(ClientError::Local)?;
-                length += data.len() as u64;
+            match frame.into_data() {
+                Ok(data) => {
+                    sink.write_all(&data).map_err(ClientError::Local)?;
+                    length += data.len() as u64;
+                }
+                Err(frame) => {
+                    if let Some(error) = frame
+                        .trailers_ref()
+                        .and_then(|t| t.get(ERROR_TRAILER))
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        return Err(trailer_failure(error));
+                    }
+                }
             }
         }
         sink.flush().map_err(ClientError::Local)?;
@@ -946,6 +1033,9 @@ impl ApiClient {
             .uri(path)
             .header(hyper::header::HOST, self.addr.to_string())
             .header(AUTHORIZATION, format!("Bearer {}", self.token))
+            // A failure after the first byte of a document comes in a
+            // trailer, not as a cut connection.
+            .header(TE, "trailers")
             .body(body)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(protocol)?;

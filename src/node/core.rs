@@ -6,7 +6,8 @@ use std::fmt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::key::Location;
+use crate::block::Block;
+use crate::key::{Location, NodeKey};
 use crate::routing::freenet::Core;
 use crate::routing::{
     BlockContent, Chord, ChordConfig, Config, Input, Output, PeerId, Protocol, Time,
@@ -106,6 +107,34 @@ impl NodeCore {
         }
     }
 
+    /// Stores verified data directly, without routing it; false if it does
+    /// not verify.
+    pub(super) fn preload(&mut self, key: NodeKey, block: Block) -> bool {
+        match self {
+            NodeCore::Freenet(c) => c.preload(key, block),
+            NodeCore::Chord(c) => Protocol::preload(c, key, block),
+        }
+    }
+
+    /// The references the core routes by, with their locations: the routing
+    /// table (Freenet mode), or the predecessor, successors and fingers
+    /// (Chord mode), each peer once in Chord mode.
+    pub(super) fn known_peers(&self) -> Vec<(Location, PeerId)> {
+        match self {
+            NodeCore::Freenet(c) => c.table().iter().collect(),
+            NodeCore::Chord(c) => {
+                let mut seen = std::collections::BTreeSet::new();
+                c.predecessor()
+                    .iter()
+                    .chain(c.successors())
+                    .chain(c.fingers().iter().flatten())
+                    .filter(|r| seen.insert(r.peer))
+                    .map(|r| (r.location, r.peer))
+                    .collect()
+            }
+        }
+    }
+
     /// Peers the core keeps routing state about.
     pub(super) fn references(&self) -> usize {
         match self {
@@ -121,7 +150,8 @@ impl NodeCore {
         }
     }
 
-    /// References a seed under the location its key gives it. A Chord node
+    /// References a peer under `location`: a seed under the location its
+    /// key gives it, or a reference kept from the last run. A Chord node
     /// learns its neighbours by joining through the seed instead.
     pub(super) fn add_seed(&mut self, location: Location, peer: PeerId) {
         if let NodeCore::Freenet(c) = self {

@@ -26,6 +26,8 @@ use crate::wire::NodeRef;
 #[derive(Debug, Default)]
 pub(super) struct JoinState {
     joined: AtomicBool,
+    /// The node kept its place from its last run, so it needs no join.
+    restored: AtomicBool,
     attempts: AtomicU64,
     /// Woken when a link to a seed comes up while the node has not joined.
     seed_linked: Notify,
@@ -35,6 +37,17 @@ impl JoinState {
     /// Whether a join has succeeded.
     pub(super) fn joined(&self) -> bool {
         self.joined.load(Ordering::Relaxed)
+    }
+
+    /// The node took its place from its last run: it counts as joined.
+    pub(super) fn restore(&self) {
+        self.restored.store(true, Ordering::Relaxed);
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the node took its place from its last run.
+    pub(super) fn restored(&self) -> bool {
+        self.restored.load(Ordering::Relaxed)
     }
 
     /// Join attempts made so far, one per seed tried.

@@ -34,13 +34,16 @@ mod backoff;
 mod core;
 mod directory;
 mod join;
+mod saved;
 
 pub use self::core::Mode;
+pub use self::saved::PEERS_FILE;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -53,12 +56,12 @@ use tokio::task::JoinHandle;
 use crate::block::chk::ChkBlock;
 use crate::block::{BLOCK_CAPACITY, Block, BlockError, chk};
 use crate::client::splitfile::{
-    self, BlockSource, Encoder, SourceError, SourceFuture, SplitfileError,
+    self, BlockSource, Encoder, Place, SourceError, SourceFuture, SplitfileError,
 };
 use crate::key::hash::sha256;
-use crate::key::{ChkKey, Location, NodeKey};
+use crate::key::{ChkKey, Key, Location, NodeKey};
 use crate::link::{Identity, LinkError};
-use crate::routing::{self, BlockContent, ClientOp, ClientResult, PeerId, RequestId};
+use crate::routing::{self, BlockContent, ClientOp, ClientResult, PeerId};
 use crate::store::{DiskStore, StoreError};
 use crate::wire::NodeRef;
 
@@ -113,21 +116,41 @@ pub const DEFAULT_REQUEST_BURST: u32 = 10_000;
 /// accepts (1 MiB/s of cover per link).
 pub const MAX_COVER_RATE: u32 = 1_000;
 
-/// Per request id, how many `Request` messages the nodes sharing this trace
-/// forwarded: summed over the nodes of one process, the hops of a fetch.
-/// Only for in-process demonstrations and tests; it changes no behaviour.
-pub type Trace = Arc<Mutex<BTreeMap<RequestId, u32>>>;
-
-/// The total of every count in `trace`: take it before and after one fetch
-/// (with nothing else running) to get that fetch's hops.
-pub fn trace_total(trace: &Trace) -> u64 {
-    trace
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .values()
-        .map(|&n| u64::from(n))
-        .sum()
+/// What the nodes sharing a trace sent, counted as they send it: hop
+/// messages (requests and inserts, on their stems and routed, dead ends
+/// included) and blocks passed back (`DataFound`s: one for each link a
+/// block crossed). Take a count before and after one fetch, with nothing
+/// else running, to get that fetch's. Only for in-process demonstrations,
+/// benchmarks and tests; it changes no behaviour.
+#[derive(Debug, Default)]
+pub struct TraceCounts {
+    hops: AtomicU64,
+    returned: AtomicU64,
 }
+
+impl TraceCounts {
+    /// Hop messages sent so far.
+    pub fn hops(&self) -> u64 {
+        self.hops.load(Ordering::Relaxed)
+    }
+
+    /// Blocks passed back so far: the links data crossed.
+    pub fn returned(&self) -> u64 {
+        self.returned.load(Ordering::Relaxed)
+    }
+
+    /// Counts one message about to be sent.
+    pub(crate) fn count(&self, msg: &routing::Msg<BlockContent>) {
+        if msg.is_hop() {
+            self.hops.fetch_add(1, Ordering::Relaxed);
+        } else if matches!(msg, routing::Msg::DataFound { .. }) {
+            self.returned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A trace shared by the nodes of one process (see [`TraceCounts`]).
+pub type Trace = Arc<TraceCounts>;
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -240,25 +263,6 @@ impl NodeConfig {
     }
 }
 
-/// Routing settings for a network of a few dozen nodes, as `fog demo` and
-/// the tests run: at most 10 hops, every node on a path caches (the
-/// originator too), a request at one hop to live always ends at the next
-/// hop (in so small a network the probabilistic end would let a short
-/// insert wander over every node), and short time limits so that a lost
-/// peer is noticed within seconds. These trade anonymity for a readable
-/// demonstration; a real node runs with [`routing::Config::default`].
-pub fn small_network_routing() -> routing::Config {
-    routing::Config {
-        max_htl: 10,
-        decrement_at_one: 1.0,
-        no_cache_hops_request: 0,
-        no_cache_hops_insert: 0,
-        hop_timeout_ms_per_htl: 1_000,
-        client_timeout_ms: 20_000,
-        ..routing::Config::default()
-    }
-}
-
 /// Why a node could not start or a client request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -269,6 +273,9 @@ pub enum NodeError {
     /// Every route was tried before hops to live ran out.
     #[error("route not found (every peer was tried)")]
     RouteNotFound,
+    /// The node has no peer to send the request to.
+    #[error("the node has no peer to send it to")]
+    NoPeer,
     /// No answer arrived in time.
     #[error("timed out")]
     TimedOut,
@@ -285,9 +292,21 @@ pub enum NodeError {
         /// How many bytes had been read when the limit was crossed.
         size: u64,
     },
-    /// A splitfile could not be fetched (a block missing or malformed).
-    #[error("splitfile: {0}")]
+    /// A document could not be fetched: which block, and why (missing,
+    /// malformed).
+    #[error("{0}")]
     Splitfile(SplitfileError),
+    /// A block of a document being published was stored nowhere, so the
+    /// document was not published.
+    #[error("block {index} ({}) was stored nowhere: {source}", Key::Chk(*key))]
+    NotStored {
+        /// The block's number, from 1, in the order the put sent them.
+        index: u64,
+        /// Its key.
+        key: ChkKey,
+        /// Why.
+        source: Box<NodeError>,
+    },
     /// A block could not be made or opened.
     #[error("block: {0}")]
     Block(#[from] BlockError),
@@ -315,11 +334,46 @@ impl From<SplitfileError> for NodeError {
     }
 }
 
+impl NodeError {
+    /// What kind of failure this is at bottom: for a block of a document,
+    /// the failure behind it (not found, timed out, ...), so that callers
+    /// can tell a missing document from a broken one.
+    pub fn kind(&self) -> &NodeError {
+        match self {
+            NodeError::NotStored { source, .. } => source.kind(),
+            other => other,
+        }
+    }
+
+    /// Whether the network did not have it, or had no route to it.
+    pub fn is_not_found(&self) -> bool {
+        match self.kind() {
+            NodeError::NotFound | NodeError::RouteNotFound | NodeError::NoPeer => true,
+            NodeError::Splitfile(SplitfileError::Missing { source, .. }) => {
+                matches!(source, SourceError::NotFound | SourceError::NoRoute)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the network gave no answer in time.
+    pub fn is_timed_out(&self) -> bool {
+        match self.kind() {
+            NodeError::TimedOut => true,
+            NodeError::Splitfile(SplitfileError::Missing { source, .. }) => {
+                matches!(source, SourceError::TimedOut)
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<routing::Failure> for NodeError {
     fn from(failure: routing::Failure) -> Self {
         match failure {
             routing::Failure::DataNotFound => NodeError::NotFound,
             routing::Failure::RouteNotFound => NodeError::RouteNotFound,
+            routing::Failure::NoPeer => NodeError::NoPeer,
             routing::Failure::TimedOut => NodeError::TimedOut,
             routing::Failure::Overloaded => NodeError::Overloaded,
             routing::Failure::Rejected => NodeError::Rejected,
@@ -340,6 +394,9 @@ pub struct NodeStats {
     /// Join attempts made so far, one per seed tried; it stops growing
     /// once the node has joined.
     pub join_attempts: u64,
+    /// Whether the node took its place (location and references) from its
+    /// last run, saved in its data directory, instead of joining.
+    pub restored: bool,
     /// Peers with an open link.
     pub peers: usize,
     /// Peers in the directory (linked or not).
@@ -406,28 +463,44 @@ impl Node {
             ..config.chord
         };
         // Chord mode's id is this location for good; Freenet mode starts
-        // here and moves when it joins.
-        let location = Location::from_hash(&sha256(&identity.public()));
+        // here and moves when it joins, or takes the one it had before a
+        // restart.
+        let saved = saved::load(&config.data_dir);
+        let restored = saved
+            .as_ref()
+            .is_some_and(|s| s.mode == Mode::Freenet && config.mode == Mode::Freenet);
+        let location = match &saved {
+            Some(s) if restored => Location(s.location),
+            _ => Location::from_hash(&sha256(&identity.public())),
+        };
         let core = NodeCore::new(config.mode, routing, chord, location, store, &mut rng);
 
         let (commands, commands_rx) = mpsc::channel(64);
         let peers = config.peers.clamped();
         let join = Arc::new(JoinState::default());
-        let mut actor = Actor::new(
-            core,
-            rng,
-            identity,
-            listen,
-            config.trace.clone(),
-            peers,
-            Arc::clone(&join),
-        );
-        let seeds: Vec<join::Seed> = config
+        let mut actor = Actor::new(core, rng, identity, listen, Arc::clone(&join), &config);
+        let mut seeds: Vec<join::Seed> = config
             .seeds
             .iter()
             .filter(|seed| seed.identity != me.identity)
             .map(|&seed| (actor.add_seed(seed), seed))
             .collect();
+        let kept = saved.map(|s| s.references(&me)).unwrap_or_default();
+        if restored {
+            // Back where it was: its old references, and no new join.
+            for &(location, node) in &kept {
+                actor.add_reference(location, node);
+            }
+            join.restore();
+            tracing::info!(%location, peers = kept.len(), "kept its place from its last run");
+        } else if seeds.is_empty() {
+            // A Chord node (or a node that changed mode) joins through the
+            // peers it had.
+            seeds = kept
+                .iter()
+                .map(|&(_, node)| (actor.add_seed(node), node))
+                .collect();
+        }
         let (alive, stopped) = oneshot::channel();
         tokio::spawn(actor.run(listener, commands_rx, alive));
         let handle = NodeHandle {
@@ -436,7 +509,7 @@ impl Node {
         };
         tracing::info!(node = %me, seeds = seeds.len(), "node started");
 
-        if !seeds.is_empty() && !join::round(&handle, &seeds, &join).await? {
+        if !join.joined() && !seeds.is_empty() && !join::round(&handle, &seeds, &join).await? {
             let backoff = Backoff::new(peers.reconnect_min, peers.reconnect_max);
             join::spawn_retries(&handle, seeds, join, backoff, stopped);
         }
@@ -462,16 +535,11 @@ impl NodeHandle {
     /// Publishes `doc` and returns its key: one CHK block if it fits, else a
     /// splitfile (data blocks, then manifests; see
     /// [`client::splitfile`](crate::client::splitfile)). A key that already
-    /// holds the same block (a collision) is success too.
+    /// holds the same block (a collision) is success too. Every block is one
+    /// client operation's: they all take the same stem.
     pub async fn put(&self, doc: &[u8]) -> Result<ChkKey, NodeError> {
-        self.put_with_htl(doc, None).await
-    }
-
-    /// As [`NodeHandle::put`], with each block's insert hops to live (the
-    /// node's maximum if `None`): fewer hops store fewer copies.
-    pub async fn put_with_htl(&self, doc: &[u8], htl: Option<u8>) -> Result<ChkKey, NodeError> {
         let mut encoder = Encoder::new();
-        let mut inserts = Inserts::new(self, htl);
+        let mut inserts = Inserts::new(self);
         let mut input = doc;
         while let Some((key, block)) = encoder.push(&mut input)? {
             inserts.add(key, block).await?;
@@ -479,14 +547,14 @@ impl NodeHandle {
         self.put_finish(encoder, inserts).await
     }
 
-    /// As [`NodeHandle::put_with_htl`], reading the document from `reader`
-    /// one block at a time: memory stays bounded whatever its size.
-    pub async fn put_reader<R>(&self, mut reader: R, htl: Option<u8>) -> Result<ChkKey, NodeError>
+    /// As [`NodeHandle::put`], reading the document from `reader` one block
+    /// at a time: memory stays bounded whatever its size.
+    pub async fn put_reader<R>(&self, mut reader: R) -> Result<ChkKey, NodeError>
     where
         R: AsyncRead + Unpin,
     {
         let mut encoder = Encoder::new();
-        let mut inserts = Inserts::new(self, htl);
+        let mut inserts = Inserts::new(self);
         let mut chunk = vec![0u8; BLOCK_CAPACITY];
         loop {
             let n = reader.read(&mut chunk).await?;
@@ -514,19 +582,50 @@ impl NodeHandle {
         Ok(finish.top().expect("an exhausted encoding has a top key"))
     }
 
-    /// Inserts one CHK block under `key`.
+    /// Encodes `doc` as [`NodeHandle::put`] does, but keeps every block in
+    /// this node's own store and sends nothing: for benchmarks and tests
+    /// that fix where data sits (it is not publishing: no other node holds
+    /// it, and this node's store shows it).
+    pub async fn preload(&self, doc: &[u8]) -> Result<ChkKey, NodeError> {
+        let mut encoder = Encoder::new();
+        let mut input = doc;
+        while let Some((key, block)) = encoder.push(&mut input)? {
+            self.preload_block(key, block).await?;
+        }
+        let mut finish = encoder.finish()?;
+        for (key, block) in finish.by_ref() {
+            self.preload_block(key, block).await?;
+        }
+        Ok(finish.top().expect("an exhausted encoding has a top key"))
+    }
+
+    async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
+        let (key, block) = (key.node_key(), Block::Chk(block));
+        if self
+            .ask(|reply| Command::Preload { key, block, reply })
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(NodeError::Rejected)
+        }
+    }
+
+    /// Inserts one CHK block under `key`, as part of client operation
+    /// `operation`.
     async fn put_block(
         &self,
         key: ChkKey,
         block: ChkBlock,
-        htl: Option<u8>,
+        operation: u64,
     ) -> Result<(), NodeError> {
         let op = ClientOp::Put {
             key: key.node_key(),
             data: Block::Chk(block),
-            htl,
+            htl: None,
+            operation,
         };
-        match self.op(op).await? {
+        match self.op_retrying(op).await? {
             ClientResult::Inserted | ClientResult::Collision(_) => Ok(()),
             ClientResult::Failed(failure) => Err(failure.into()),
             _ => Err(NodeError::Rejected),
@@ -548,19 +647,34 @@ impl NodeHandle {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
-        let block = self.get_block(key).await?;
+        let fetch = Fetch {
+            node: self.clone(),
+            operation: rand::random(),
+        };
+        let block = fetch
+            .node
+            .get_block(key, fetch.operation)
+            .await
+            .map_err(|e| {
+                NodeError::Splitfile(SplitfileError::Missing {
+                    key: *key,
+                    place: Place::Top,
+                    source: source_error(e),
+                })
+            })?;
         let doc = chk::decode(key, &block)?;
-        Ok(splitfile::fetch_document(key, doc, Arc::new(self.clone()), sink).await?)
+        Ok(splitfile::fetch_document(key, doc, Arc::new(fetch), sink).await?)
     }
 
     /// Fetches the block under `key` (verified by the node against its
-    /// routing key, not opened).
-    async fn get_block(&self, key: &ChkKey) -> Result<ChkBlock, NodeError> {
+    /// routing key, not opened), as part of client operation `operation`.
+    async fn get_block(&self, key: &ChkKey, operation: u64) -> Result<ChkBlock, NodeError> {
         let op = ClientOp::Get {
             key: key.node_key(),
             htl: None,
+            operation,
         };
-        match self.op(op).await? {
+        match self.op_retrying(op).await? {
             ClientResult::Found(Block::Chk(block)) => Ok(block),
             ClientResult::Found(_) => Err(NodeError::Block(BlockError::WrongKind {
                 expected: crate::key::KeyKind::Chk,
@@ -602,6 +716,26 @@ impl NodeHandle {
         self.ask(|reply| Command::Op { op, reply }).await
     }
 
+    /// As [`NodeHandle::op`], asking again after a pause while the node
+    /// answers that it is overloaded (too much in flight): a document's
+    /// many blocks should wait their turn, not fail.
+    async fn op_retrying(
+        &self,
+        op: ClientOp<BlockContent>,
+    ) -> Result<ClientResult<BlockContent>, NodeError> {
+        let mut wait = OVERLOAD_WAIT;
+        for _ in 0..OVERLOAD_TRIES {
+            match self.op(op.clone()).await? {
+                ClientResult::Failed(routing::Failure::Overloaded) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+                other => return Ok(other),
+            }
+        }
+        self.op(op).await
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -615,32 +749,59 @@ impl NodeHandle {
     }
 }
 
-/// A node as the source of a splitfile's blocks: each is one request.
-impl BlockSource for NodeHandle {
+/// A node as the source of one document's blocks: each is one request, and
+/// all are one client operation (they take the same stem).
+struct Fetch {
+    node: NodeHandle,
+    operation: u64,
+}
+
+impl BlockSource for Fetch {
     fn fetch(&self, key: ChkKey) -> SourceFuture<'_> {
         Box::pin(async move {
-            self.get_block(&key)
+            self.node
+                .get_block(&key, self.operation)
                 .await
-                .map_err(|e| SourceError::Other(Box::new(e)))
+                .map_err(source_error)
         })
     }
 }
 
+/// A node's failure to fetch a block, as a block source reports it.
+fn source_error(error: NodeError) -> SourceError {
+    match error {
+        NodeError::NotFound => SourceError::NotFound,
+        NodeError::RouteNotFound | NodeError::NoPeer => SourceError::NoRoute,
+        NodeError::TimedOut => SourceError::TimedOut,
+        other => SourceError::Other(Box::new(other)),
+    }
+}
+
+/// First pause before asking an overloaded node again; it grows fourfold.
+const OVERLOAD_WAIT: Duration = Duration::from_millis(50);
+
+/// How often a block is asked for while the node is overloaded.
+const OVERLOAD_TRIES: usize = 4;
+
 /// How many block inserts one put keeps in flight.
-const INSERT_CONCURRENCY: usize = 8;
+const INSERT_CONCURRENCY: usize = 64;
 
 /// A put's block inserts in flight, in order; aborted if the put fails.
+/// They are one client operation.
 struct Inserts<'a> {
     node: &'a NodeHandle,
-    htl: Option<u8>,
+    operation: u64,
+    /// Blocks started so far.
+    started: u64,
     tasks: VecDeque<JoinHandle<Result<(), NodeError>>>,
 }
 
 impl<'a> Inserts<'a> {
-    fn new(node: &'a NodeHandle, htl: Option<u8>) -> Inserts<'a> {
+    fn new(node: &'a NodeHandle) -> Inserts<'a> {
         Inserts {
             node,
-            htl,
+            operation: rand::random(),
+            started: 0,
             tasks: VecDeque::with_capacity(INSERT_CONCURRENCY),
         }
     }
@@ -652,9 +813,20 @@ impl<'a> Inserts<'a> {
             self.wait_one().await?;
         }
         let node = self.node.clone();
-        let htl = self.htl;
+        let operation = self.operation;
+        self.started += 1;
+        let index = self.started;
         self.tasks.push_back(tokio::spawn(async move {
-            node.put_block(key, block, htl).await
+            node.put_block(key, block, operation)
+                .await
+                .map_err(|e| match e {
+                    NodeError::Stopped => NodeError::Stopped,
+                    source => NodeError::NotStored {
+                        index,
+                        key,
+                        source: Box::new(source),
+                    },
+                })
         }));
         Ok(())
     }

@@ -597,6 +597,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                     return;
                 }
                 self.store.put(key, data);
+                self.store.commit();
                 self.send(from, Msg::TransferAck { id });
             }
             Msg::TransferAck { .. } => {}
@@ -627,7 +628,14 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 predecessor,
                 successors,
             } => self.on_leave(now, from, predecessor, successors),
-            Msg::Announce { .. } | Msg::AnnounceReply { .. } | Msg::AnnounceComplete { .. } => {
+            Msg::Announce { .. }
+            | Msg::AnnounceReply { .. }
+            | Msg::AnnounceComplete { .. }
+            | Msg::StemRequest { .. }
+            | Msg::StemInsert { .. }
+            | Msg::InsertOffer { .. }
+            | Msg::InsertAccepted { .. }
+            | Msg::InsertData { .. } => {
                 self.drop_peer(from, "sent a Freenet-mode message to a Chord-mode node")
             }
         }
@@ -684,8 +692,8 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         rng: &mut R,
     ) {
         let (key, data, htl) = match op {
-            ClientOp::Get { key, htl } => (key, None, htl),
-            ClientOp::Put { key, data, htl } => {
+            ClientOp::Get { key, htl, .. } => (key, None, htl),
+            ClientOp::Put { key, data, htl, .. } => {
                 if !C::verify(&key, &data) {
                     self.reply(client, ClientResult::Failed(Failure::Rejected));
                     return;
@@ -738,6 +746,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             let answer = match &op.data {
                 Some(data) => {
                     self.store.put(op.key, data.clone());
+                    self.store.commit();
                     self.replicate(op.key, data.clone(), rng);
                     Answer::Inserted
                 }

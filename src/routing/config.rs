@@ -16,11 +16,20 @@ pub struct Config {
     /// Probability that a link decrements a request arriving at HTL 1
     /// (decided once per link).
     pub decrement_at_one: f64,
-    /// A node whose incoming request HTL is within this many hops of
-    /// `max_htl` does not cache the returning data.
-    pub no_cache_hops_request: u8,
-    /// The same for inserts: these nodes do not store the inserted data.
-    pub no_cache_hops_insert: u8,
+    /// Whether a client's requests and inserts start with a stem, the
+    /// anonymity phase (`docs/protocol.md` §10.1): a random walk that
+    /// neither caches nor learns, before steepest ascent from its exit.
+    /// Off, the node routes its clients' requests itself, as in Clarke et
+    /// al. 2001.
+    pub stem: bool,
+    /// Probability that a node on a stem passes it on rather than ending
+    /// it, decided once per upstream peer and epoch. The stem has at least
+    /// one hop; its length is geometric with mean `1 / (1 − stem_continue)`.
+    pub stem_continue: f64,
+    /// How long a stem's choices (each node's next hop and whether it
+    /// ends the stem, per upstream peer; an originator's first hop, per
+    /// operation) stay fixed.
+    pub stem_epoch_ms: u64,
     /// Most references in the routing table.
     pub routing_table_size: usize,
     /// Probability that a node rewrites a `DataFound` source to itself.
@@ -62,8 +71,9 @@ impl Default for Config {
             max_htl: 18,
             decrement_at_max: 0.5,
             decrement_at_one: 0.25,
-            no_cache_hops_request: 2,
-            no_cache_hops_insert: 3,
+            stem: true,
+            stem_continue: 0.6,
+            stem_epoch_ms: 600_000,
             routing_table_size: 250,
             source_rewrite: 0.1,
             max_in_flight: 256,

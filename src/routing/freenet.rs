@@ -21,6 +21,9 @@ use super::{
     ClientId, ClientOp, ClientResult, Config, Content, Failure, Input, Msg, Output, PeerId,
     Protocol, RequestId, RoutingTable, Store, Time,
 };
+use stem::StemHop;
+
+mod stem;
 use crate::key::Location;
 use crate::key::hash::tagged_hash;
 use crate::wire::MAX_SEEDS;
@@ -30,6 +33,12 @@ use crate::wire::MAX_SEEDS;
 enum Upstream {
     Peer(PeerId),
     Client(ClientId),
+    /// This node ended a stem: the answer goes back along it, to `peer`
+    /// under the stem's id `id`.
+    Stem {
+        peer: PeerId,
+        id: RequestId,
+    },
 }
 
 /// A request or insert in flight at this node.
@@ -41,13 +50,13 @@ struct Pending<C: Content> {
     upstream: Upstream,
     /// Hops to live to give the next peer.
     htl: u8,
-    /// Hops to live the request arrived with (max for a local client):
-    /// decides whether this node may cache.
-    received_htl: u8,
     /// Peers already asked (and the upstream peer, never asked back).
     tried: Vec<PeerId>,
     /// The peer whose answer is awaited.
     waiting_on: Option<PeerId>,
+    /// An insert offered to `waiting_on` that it has not accepted yet: its
+    /// data goes once it does.
+    offered: bool,
     /// When to give up on `waiting_on` and try the next peer.
     hop_deadline: Time,
     /// When a local client stops waiting.
@@ -57,7 +66,8 @@ struct Pending<C: Content> {
 /// An insert's payload as this node carries it.
 #[derive(Clone, Debug)]
 struct Insert<C: Content> {
-    data: C::Data,
+    /// `None` while this node waits for the data of an offer it accepted.
+    data: Option<C::Data>,
     /// The source this node received (none at the originator): referenced
     /// for the key once the insert completes.
     received_source: Option<PeerId>,
@@ -65,10 +75,18 @@ struct Insert<C: Content> {
     source: PeerId,
 }
 
+/// Who an announcement's answer goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AnnounceFrom {
+    Peer(PeerId),
+    /// This node is the joiner; the client asked it to join.
+    Joiner(ClientId),
+}
+
 /// An announcement passing through (or started by) this node.
 #[derive(Clone, Debug)]
 struct Announcement {
-    upstream: Upstream,
+    upstream: AnnounceFrom,
     downstream: Option<PeerId>,
     joiner: PeerId,
     seed: [u8; 32],
@@ -85,6 +103,36 @@ enum Answer<C: Content> {
     NotFound,
     RouteNotFound { htl: u8 },
     Inserted,
+}
+
+impl<C: Content> Answer<C> {
+    /// The answer as the message that passes it back up a stem under `id`.
+    /// The node names itself as the data's source, so the stem learns
+    /// nothing of where the data was.
+    fn stem_message(self, id: RequestId, me: PeerId) -> Msg<C> {
+        match self {
+            Answer::Found { data, .. } => Msg::DataFound {
+                id,
+                source: me,
+                data,
+            },
+            Answer::NotFound => Msg::DataNotFound { id },
+            Answer::RouteNotFound { .. } => Msg::RouteNotFound { id, htl: 0 },
+            Answer::Inserted => Msg::InsertReply { id },
+        }
+    }
+
+    /// The answer as a local client's result; found data answers an insert
+    /// as a collision.
+    fn client_result(self, insert: bool) -> ClientResult<C> {
+        match self {
+            Answer::Found { data, .. } if insert => ClientResult::Collision(data),
+            Answer::Found { data, .. } => ClientResult::Found(data),
+            Answer::NotFound => ClientResult::Failed(Failure::DataNotFound),
+            Answer::RouteNotFound { .. } => ClientResult::Failed(Failure::RouteNotFound),
+            Answer::Inserted => ClientResult::Inserted,
+        }
+    }
 }
 
 const SEED_TAG: &str = "fogstore/announce/seed";
@@ -169,6 +217,9 @@ pub struct Core<C: Content, S: Store<C>> {
     table: RoutingTable,
     store: S,
     pending: BTreeMap<RequestId, Pending<C>>,
+    /// Requests and inserts on their stem at this node, by the id this
+    /// node sent them on with.
+    stems: BTreeMap<RequestId, StemHop<C>>,
     announcements: BTreeMap<RequestId, Announcement>,
     /// Ids of requests that finished here, for loop detection.
     recent: VecDeque<RequestId>,
@@ -185,6 +236,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             table: RoutingTable::new(config.routing_table_size),
             store,
             pending: BTreeMap::new(),
+            stems: BTreeMap::new(),
             announcements: BTreeMap::new(),
             recent: VecDeque::new(),
             outputs: VecDeque::new(),
@@ -213,9 +265,19 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         &self.store
     }
 
-    /// Requests and inserts in flight.
+    /// Whether this node would answer a `Request` carrying `id` with
+    /// `RejectedLoop`: the id is in flight here (a request or an
+    /// announcement) or among the last `loop_memory` finished. What a
+    /// traceback probe learns (the `anonymity` study). A stem hop's id is
+    /// not kept so: it is new on every hop and is not checked for loops.
+    pub fn has_seen(&self, id: RequestId) -> bool {
+        self.seen(id)
+    }
+
+    /// Requests and inserts in flight (routed here, or on a stem through
+    /// here).
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.stems.len()
     }
 
     /// When the core next needs [`Input::Timeout`], if ever.
@@ -224,8 +286,9 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             p.client_deadline
                 .map_or(p.hop_deadline, |c| c.min(p.hop_deadline))
         });
+        let stems = self.stems.values().map(|h| h.deadline);
         let announcements = self.announcements.values().map(|a| a.deadline);
-        requests.chain(announcements).min()
+        requests.chain(stems).chain(announcements).min()
     }
 
     // ---- input ----
@@ -245,7 +308,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     /// Replaces the settings, keeping this node's id and its routing
     /// table's capacity (fixed when the core is made). For a simulation
     /// that switches a trained network to other settings: the anonymity
-    /// study turns the real node's HTL coin and no-cache zones on after
+    /// study turns the real node's HTL coin and stem on after
     /// the paper's workload has converged the network, so that everything
     /// else (references in their LRU order, stores, link coins) stays.
     pub fn set_config(&mut self, config: Config) {
@@ -331,18 +394,6 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         }
     }
 
-    /// Whether a node that received the request at `received_htl` may keep
-    /// the data: not near the originator, so that caching does not point at
-    /// who asked.
-    fn may_cache(&self, received_htl: u8, insert: bool) -> bool {
-        let zone = if insert {
-            self.config.no_cache_hops_insert
-        } else {
-            self.config.no_cache_hops_request
-        };
-        u32::from(self.config.max_htl) >= u32::from(received_htl) + u32::from(zone)
-    }
-
     /// When to give up on the peer a request at `htl` went to. The rest of
     /// its path may be longer than `htl` hops: links that keep HTL at the
     /// maximum, and at 1, can each pass it on unchanged for a run of hops.
@@ -354,34 +405,33 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     }
 
     fn on_message<R: Rng + ?Sized>(&mut self, now: Time, from: PeerId, msg: Msg<C>, rng: &mut R) {
+        if self.on_stem_answer(now, from, &msg) {
+            return;
+        }
         match msg {
             Msg::Request { id, key, htl } => self.on_request(now, from, id, key, None, htl),
-            Msg::Insert {
+            Msg::StemRequest { id, key } => self.on_stem(now, from, id, key, None, rng),
+            Msg::StemInsert { id, key, data } => self.on_stem(now, from, id, key, Some(data), rng),
+            Msg::InsertOffer {
                 id,
                 key,
                 htl,
                 source,
-                data,
             } => {
-                if !C::verify(&key, &data) {
-                    self.outputs.push_back(Output::DropPeer {
-                        peer: from,
-                        reason: "insert data fails verification",
-                    });
-                    return;
-                }
                 let forwarded = if rng.gen_bool(self.config.source_rewrite.clamp(0.0, 1.0)) {
                     self.config.me
                 } else {
                     source
                 };
                 let insert = Insert {
-                    data,
+                    data: None,
                     received_source: Some(source),
                     source: forwarded,
                 };
                 self.on_request(now, from, id, key, Some(insert), htl)
             }
+            Msg::InsertAccepted { id } => self.on_insert_accepted(id, from),
+            Msg::InsertData { id, data } => self.on_insert_data(now, id, from, data),
             Msg::DataFound { id, source, data } => {
                 self.on_data_found(now, from, id, source, data, rng)
             }
@@ -422,7 +472,8 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             } => self.on_announce(now, from, id, htl, joiner, commitment, rng),
             Msg::AnnounceReply { id, seeds } => self.on_announce_reply(id, from, seeds),
             Msg::AnnounceComplete { id, seeds } => self.on_announce_complete(id, from, seeds),
-            Msg::FindSuccessor { .. }
+            Msg::Insert { .. }
+            | Msg::FindSuccessor { .. }
             | Msg::SuccessorFound { .. }
             | Msg::Notify { .. }
             | Msg::GetPredecessor { .. }
@@ -469,17 +520,24 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             self.send(from, Msg::RouteNotFound { id, htl });
             return;
         }
+        let offered = insert.is_some();
         let pending = Pending {
             key,
             insert,
             upstream: Upstream::Peer(from),
             htl: next,
-            received_htl: htl,
             tried: vec![from],
             waiting_on: None,
-            hop_deadline: now,
+            offered: false,
+            hop_deadline: now.plus_ms(2 * self.config.hop_timeout_ms_per_htl),
             client_deadline: None,
         };
+        if offered {
+            // An insert is taken on before its data comes: ask for it.
+            self.pending.insert(id, pending);
+            self.send(from, Msg::InsertAccepted { id });
+            return;
+        }
         if next == 0 {
             self.finish_exhausted(id, pending);
             return;
@@ -496,14 +554,27 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         rng: &mut R,
     ) {
         let (key, insert, htl) = match op {
-            ClientOp::Get { key, htl } => {
+            ClientOp::Get {
+                key,
+                htl,
+                operation,
+            } => {
                 if let Some(data) = self.store.get(&key) {
                     self.reply(client, ClientResult::Found(data));
                     return;
                 }
+                if self.config.stem {
+                    self.start_stem(now, client, operation, key, None, rng);
+                    return;
+                }
                 (key, None, htl)
             }
-            ClientOp::Put { key, data, htl } => {
+            ClientOp::Put {
+                key,
+                data,
+                htl,
+                operation,
+            } => {
                 if !C::verify(&key, &data) {
                     self.reply(client, ClientResult::Failed(Failure::Rejected));
                     return;
@@ -512,8 +583,12 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                     self.reply(client, ClientResult::Collision(existing));
                     return;
                 }
+                if self.config.stem {
+                    self.start_stem(now, client, operation, key, Some(data), rng);
+                    return;
+                }
                 let insert = Insert {
-                    data,
+                    data: Some(data),
                     received_source: None,
                     source: self.config.me,
                 };
@@ -547,9 +622,9 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 insert,
                 upstream: Upstream::Client(client),
                 htl: htl.unwrap_or(max).clamp(1, max),
-                received_htl: max,
                 tried: Vec::new(),
                 waiting_on: None,
+                offered: false,
                 hop_deadline: now,
                 client_deadline: Some(now.plus_ms(self.config.client_timeout_ms)),
             },
@@ -562,7 +637,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     fn fresh_id<R: Rng + ?Sized>(&self, rng: &mut R) -> RequestId {
         loop {
             let id = RequestId(rng.r#gen());
-            if !self.seen(id) {
+            if !self.seen(id) && !self.stems.contains_key(&id) {
                 return id;
             }
         }
@@ -595,14 +670,14 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 p.tried.push(peer);
                 p.waiting_on = Some(peer);
                 p.hop_deadline = deadline;
+                p.offered = p.insert.is_some();
                 let (key, htl) = (p.key, p.htl);
                 let msg = match &p.insert {
-                    Some(insert) => Msg::Insert {
+                    Some(insert) => Msg::InsertOffer {
                         id,
                         key,
                         htl,
                         source: insert.source,
-                        data: insert.data.clone(),
                     },
                     None => Msg::Request { id, key, htl },
                 };
@@ -612,10 +687,11 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 let p = self.pending.remove(&id).expect("checked above");
                 let asked_anyone = p.tried.iter().any(|&t| Upstream::Peer(t) != p.upstream);
                 let answer = match (&p.insert, p.upstream) {
-                    // An insert that runs out of peers ends its path here,
-                    // unless it never left its originator.
-                    (Some(_), Upstream::Peer(_)) => {
-                        self.store_insert(&p);
+                    // An insert that runs out of peers ends its path here
+                    // (at the end of its stem, too), unless it never left
+                    // its originator.
+                    (Some(_), Upstream::Peer(_) | Upstream::Stem { .. }) => {
+                        self.end_insert(&p);
                         Answer::Inserted
                     }
                     (Some(_), Upstream::Client(_)) if asked_anyone => Answer::Inserted,
@@ -626,25 +702,76 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         }
     }
 
-    /// An insert completes here: keep the data (unless this node is in the
-    /// originator's neighbourhood) and, as the paper's nodes do, reference
-    /// the claimed inserter for the key. The reference is made only now:
-    /// made on arrival, it would pull the insert back to its inserter.
+    /// An insert completes here: keep the data and, as the paper's nodes
+    /// do, reference the claimed inserter for the key. The reference is
+    /// made only now: made on arrival, it would pull the insert back to its
+    /// inserter. Every node that routes an insert keeps it, wherever it is
+    /// on the path: the nodes near its originator are those of its stem,
+    /// which do not.
     fn store_insert(&mut self, p: &Pending<C>) {
         let Some(insert) = &p.insert else { return };
-        if self.may_cache(p.received_htl, true) {
-            self.store.put(p.key, insert.data.clone());
+        if let Some(data) = &insert.data
+            && !self.asked_by_own_client(&p.key)
+        {
+            self.store.put(p.key, data.clone());
         }
         if let Some(source) = insert.received_source {
             self.table.add(C::location(&p.key), source);
         }
     }
 
+    /// The peer this node offered insert `id` to takes it: the data goes.
+    fn on_insert_accepted(&mut self, id: RequestId, from: PeerId) {
+        let Some(p) = self.waiting_mut(id, from).filter(|p| p.offered) else {
+            return;
+        };
+        p.offered = false;
+        if let Some(data) = p.insert.as_ref().and_then(|i| i.data.clone()) {
+            self.send(from, Msg::InsertData { id, data });
+        }
+    }
+
+    /// The data of an insert this node accepted from `from`: checked, then
+    /// the insert goes on (or ends here, with no hops to live left).
+    fn on_insert_data(&mut self, now: Time, id: RequestId, from: PeerId, data: C::Data) {
+        let Some(p) = self.pending.get_mut(&id).filter(|p| {
+            p.upstream == Upstream::Peer(from)
+                && p.insert.as_ref().is_some_and(|i| i.data.is_none())
+        }) else {
+            return;
+        };
+        if !C::verify(&p.key, &data) {
+            self.pending.remove(&id);
+            self.remember(id);
+            self.outputs.push_back(Output::DropPeer {
+                peer: from,
+                reason: "insert data fails verification",
+            });
+            return;
+        }
+        if let Some(insert) = p.insert.as_mut() {
+            insert.data = Some(data);
+        }
+        if p.htl == 0 {
+            let p = self.pending.remove(&id).expect("checked above");
+            self.finish_exhausted(id, p);
+        } else {
+            self.route_next(now, id);
+        }
+    }
+
+    /// An insert's path ends here: the data is kept, durably before the
+    /// `InsertReply` that acknowledges it goes back.
+    fn end_insert(&mut self, p: &Pending<C>) {
+        self.store_insert(p);
+        self.store.commit();
+    }
+
     /// Hops to live ran out at this node: data not found for a request; for
     /// an insert, the end of its path.
     fn finish_exhausted(&mut self, id: RequestId, p: Pending<C>) {
         let answer = if p.insert.is_some() {
-            self.store_insert(&p);
+            self.end_insert(&p);
             Answer::Inserted
         } else {
             Answer::NotFound
@@ -675,7 +802,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             return;
         }
         let p = self.pending.remove(&id).expect("checked above");
-        if self.may_cache(p.received_htl, false) {
+        if !self.asked_by_own_client(&p.key) {
             self.store.put(p.key, data.clone());
         }
         self.table.add(C::location(&p.key), source);
@@ -700,23 +827,19 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 };
                 self.send(to, msg);
             }
+            Upstream::Stem { peer, id } => {
+                let msg = answer.stem_message(id, self.config.me);
+                self.send(peer, msg);
+            }
             Upstream::Client(client) => {
-                let result = match answer {
-                    Answer::Found { data, .. } if p.insert.is_some() => {
-                        ClientResult::Collision(data)
-                    }
-                    Answer::Found { data, .. } => ClientResult::Found(data),
-                    Answer::NotFound => ClientResult::Failed(Failure::DataNotFound),
-                    Answer::RouteNotFound { .. } => ClientResult::Failed(Failure::RouteNotFound),
-                    Answer::Inserted => ClientResult::Inserted,
-                };
-                self.reply(client, result);
+                self.reply(client, answer.client_result(p.insert.is_some()));
             }
         }
     }
 
     fn on_peer_down(&mut self, now: Time, peer: PeerId) {
         self.table.remove_peer(peer);
+        self.stems_peer_down(now, peer);
         let waiting: Vec<RequestId> = self
             .pending
             .iter()
@@ -726,10 +849,23 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         for id in waiting {
             self.route_next(now, id);
         }
+        // An announcement whose next hop is gone ends its path here, as if
+        // that hop had refused it as a loop: the seeds so far still give
+        // the joiner a location. One whose previous hop is gone has nobody
+        // to answer.
+        let cut: Vec<RequestId> = self
+            .announcements
+            .iter()
+            .filter(|(_, a)| a.downstream == Some(peer) && a.upstream != AnnounceFrom::Peer(peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in cut {
+            self.on_announce_loop(id, peer);
+        }
         let stranded: Vec<RequestId> = self
             .announcements
             .iter()
-            .filter(|(_, a)| a.downstream == Some(peer) || a.upstream == Upstream::Peer(peer))
+            .filter(|(_, a)| a.upstream == AnnounceFrom::Peer(peer))
             .map(|(id, _)| *id)
             .collect();
         for id in stranded {
@@ -746,8 +882,16 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 (client_over || p.hop_deadline <= now).then_some((*id, client_over))
             })
             .collect();
+        self.stems_timeout(now);
         for (id, client_over) in expired {
-            if client_over {
+            let awaiting_data = self.pending.get(&id).is_some_and(|p| {
+                p.waiting_on.is_none() && p.insert.as_ref().is_some_and(|i| i.data.is_none())
+            });
+            if awaiting_data {
+                // An offer accepted whose data never came: nothing to do.
+                self.pending.remove(&id);
+                self.remember(id);
+            } else if client_over {
                 let p = self.pending.remove(&id).expect("listed above");
                 self.remember(id);
                 if let Upstream::Client(client) = p.upstream {
@@ -786,7 +930,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         self.announcements.insert(
             id,
             Announcement {
-                upstream: Upstream::Client(client),
+                upstream: AnnounceFrom::Joiner(client),
                 downstream: Some(via),
                 joiner: self.config.me,
                 seed,
@@ -840,7 +984,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         self.announcements.insert(
             id,
             Announcement {
-                upstream: Upstream::Peer(from),
+                upstream: AnnounceFrom::Peer(from),
                 downstream,
                 joiner,
                 seed,
@@ -869,8 +1013,8 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         }
     }
 
-    /// The next hop had already seen the announcement: this node ends the
-    /// path instead, and starts revealing seeds.
+    /// The next hop had already seen the announcement, or is gone: this
+    /// node ends the path instead, and starts revealing seeds.
     fn on_announce_loop(&mut self, id: RequestId, from: PeerId) {
         let Some(a) = self
             .announcements
@@ -882,7 +1026,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         a.downstream = None;
         let (upstream, seed) = (a.upstream, a.seed);
         match upstream {
-            Upstream::Peer(up) => self.send(
+            AnnounceFrom::Peer(up) => self.send(
                 up,
                 Msg::AnnounceReply {
                     id,
@@ -891,7 +1035,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             ),
             // The joiner's only peer saw it already: cannot happen with fresh
             // ids, but end cleanly.
-            Upstream::Client(_) => self.fail_announcement(id, Failure::RouteNotFound),
+            AnnounceFrom::Joiner(_) => self.fail_announcement(id, Failure::RouteNotFound),
         }
     }
 
@@ -908,11 +1052,11 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             return;
         }
         match a.upstream {
-            Upstream::Peer(up) => {
+            AnnounceFrom::Peer(up) => {
                 seeds.push(a.seed);
                 self.send(up, Msg::AnnounceReply { id, seeds });
             }
-            Upstream::Client(client) => {
+            AnnounceFrom::Joiner(client) => {
                 let a = self.announcements.remove(&id).expect("checked above");
                 let mut all = vec![a.seed];
                 all.extend(seeds.into_iter().rev());
@@ -929,7 +1073,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         let Some(a) = self
             .announcements
             .get(&id)
-            .filter(|a| a.upstream == Upstream::Peer(from))
+            .filter(|a| a.upstream == AnnounceFrom::Peer(from))
         else {
             return;
         };
@@ -962,7 +1106,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     fn fail_announcement(&mut self, id: RequestId, failure: Failure) {
         if let Some(a) = self.announcements.remove(&id) {
             self.remember(id);
-            if let Upstream::Client(client) = a.upstream {
+            if let AnnounceFrom::Joiner(client) = a.upstream {
                 self.reply(client, ClientResult::Failed(failure));
             }
         }

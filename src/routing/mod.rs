@@ -97,6 +97,12 @@ pub trait Store<C: Content> {
     /// Stores `data` under `key`, evicting the least recently used entry if
     /// full. The core only calls this with verified data.
     fn put(&mut self, key: C::Key, data: C::Data);
+    /// Makes what this node acknowledges durable: called after it stored a
+    /// block that it tells a peer it now holds (the end of an insert's
+    /// path; a Chord transfer or replica). Other puts may wait: a store
+    /// that batches its writes to disk loses at most those in a crash. A
+    /// store in memory has nothing to do.
+    fn commit(&mut self) {}
     /// Every key held, in no particular order, without marking any used
     /// (Chord mode hands keys over when its neighbours change).
     fn all_keys(&self) -> Vec<C::Key>;
@@ -131,8 +137,25 @@ pub enum Msg<C: Content> {
         /// Hops to live.
         htl: u8,
     },
-    /// Store `data` under `key` along a path of `htl` hops.
+    /// Chord mode: store `data` under `key`, routed to the node responsible
+    /// for it. (Freenet mode offers an insert first: [`Msg::InsertOffer`].)
     Insert {
+        /// Request id.
+        id: RequestId,
+        /// Where to store.
+        key: C::Key,
+        /// Hops to live.
+        htl: u8,
+        /// Who claims to insert it.
+        source: PeerId,
+        /// What to store.
+        data: C::Data,
+    },
+    /// Freenet mode: offers to store data under `key` along a path of `htl`
+    /// hops. The data follows in [`Msg::InsertData`] once the receiver
+    /// accepts, so that no block travels to a node that refuses it (a
+    /// loop, a collision).
+    InsertOffer {
         /// Request id.
         id: RequestId,
         /// Where to store.
@@ -142,6 +165,16 @@ pub enum Msg<C: Content> {
         /// Who claims to insert it; every hop references it for the key,
         /// and any hop may put itself here.
         source: PeerId,
+    },
+    /// The receiver of an [`Msg::InsertOffer`] takes it: send the data.
+    InsertAccepted {
+        /// Request id.
+        id: RequestId,
+    },
+    /// The data of an accepted insert.
+    InsertData {
+        /// Request id.
+        id: RequestId,
         /// What to store.
         data: C::Data,
     },
@@ -187,6 +220,26 @@ pub enum Msg<C: Content> {
         joiner: PeerId,
         /// Hash chain committing to the seeds so far.
         commitment: [u8; 32],
+    },
+    /// A request on its stem: the anonymity phase before routing
+    /// (`docs/protocol.md` §10.1). The receiver passes it to a random peer
+    /// or ends the stem and routes it; it carries no hops to live, and the
+    /// id is new on every hop.
+    StemRequest {
+        /// Request id, chosen by the sender for this hop.
+        id: RequestId,
+        /// What is wanted.
+        key: C::Key,
+    },
+    /// An insert on its stem, as [`Msg::StemRequest`]; it names no source:
+    /// the node that ends the stem puts itself there.
+    StemInsert {
+        /// Request id, chosen by the sender for this hop.
+        id: RequestId,
+        /// Where to store.
+        key: C::Key,
+        /// What to store.
+        data: C::Data,
     },
     /// Seeds revealed back up the announcement path, last hop first.
     AnnounceReply {
@@ -303,7 +356,12 @@ impl<C: Content> Msg<C> {
             | Msg::RouteNotFound { id, .. }
             | Msg::RejectedLoop { id }
             | Msg::InsertReply { id }
+            | Msg::InsertOffer { id, .. }
+            | Msg::InsertAccepted { id }
+            | Msg::InsertData { id, .. }
             | Msg::Announce { id, .. }
+            | Msg::StemRequest { id, .. }
+            | Msg::StemInsert { id, .. }
             | Msg::AnnounceReply { id, .. }
             | Msg::AnnounceComplete { id, .. }
             | Msg::FindSuccessor { id, .. }
@@ -325,7 +383,12 @@ impl<C: Content> Msg<C> {
     pub fn is_hop(&self) -> bool {
         matches!(
             self,
-            Msg::Request { .. } | Msg::Insert { .. } | Msg::FindSuccessor { .. }
+            Msg::Request { .. }
+                | Msg::Insert { .. }
+                | Msg::InsertOffer { .. }
+                | Msg::StemRequest { .. }
+                | Msg::StemInsert { .. }
+                | Msg::FindSuccessor { .. }
         )
     }
 
@@ -339,7 +402,12 @@ impl<C: Content> Msg<C> {
             Msg::RouteNotFound { .. } => "RouteNotFound",
             Msg::RejectedLoop { .. } => "RejectedLoop",
             Msg::InsertReply { .. } => "InsertReply",
+            Msg::InsertOffer { .. } => "InsertOffer",
+            Msg::InsertAccepted { .. } => "InsertAccepted",
+            Msg::InsertData { .. } => "InsertData",
             Msg::Announce { .. } => "Announce",
+            Msg::StemRequest { .. } => "StemRequest",
+            Msg::StemInsert { .. } => "StemInsert",
             Msg::AnnounceReply { .. } => "AnnounceReply",
             Msg::AnnounceComplete { .. } => "AnnounceComplete",
             Msg::FindSuccessor { .. } => "FindSuccessor",
@@ -365,8 +433,14 @@ pub enum ClientOp<C: Content> {
     Get {
         /// What is wanted.
         key: C::Key,
-        /// Hops to live; the node's maximum if `None`.
+        /// Hops to live; the node's maximum if `None`. Used only when the
+        /// node routes the request itself (no stem, or Chord mode): a stem
+        /// carries no hops to live, and its exit sends the maximum.
         htl: Option<u8>,
+        /// The client operation this request belongs to. Every request and
+        /// insert of one operation (the blocks of one document) takes the
+        /// same stem; any number, it never leaves the node.
+        operation: u64,
     },
     /// Publish `data` under `key`.
     Put {
@@ -374,8 +448,10 @@ pub enum ClientOp<C: Content> {
         key: C::Key,
         /// What to store (verified before it is sent).
         data: C::Data,
-        /// Hops to live; the node's maximum if `None`.
+        /// Hops to live, as for `Get`.
         htl: Option<u8>,
+        /// The client operation, as for `Get`.
+        operation: u64,
     },
     /// Join the network through `via`, a peer the node already references.
     Join {
@@ -403,6 +479,8 @@ pub enum Failure {
     DataNotFound,
     /// Every route was tried before hops to live ran out.
     RouteNotFound,
+    /// The node knows no peer to send the request to.
+    NoPeer,
     /// No answer arrived in time.
     TimedOut,
     /// Too many requests in flight; try again later.

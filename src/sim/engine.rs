@@ -106,15 +106,18 @@ pub struct Outcome<C: Content> {
     pub client: ClientId,
     /// Its answer.
     pub result: ClientResult<C>,
-    /// Request or insert messages sent for it: the path length, counting
-    /// hops into dead ends that were backtracked out of. 0 for a local hit.
+    /// Request or insert messages sent for it, on its stem and routed: the
+    /// path length, counting hops into dead ends that were backtracked out
+    /// of. 0 for a local hit. (A stem hop resent because its peer died is
+    /// not followed: a request whose stem lost a node counts fewer.)
     pub hops: u32,
     /// Every message sent for it.
     pub messages: u32,
     /// Virtual time from asking to the answer.
     pub elapsed: Time,
-    /// The request ids the node used for it (what observers see on the
-    /// wire), for scoring an adversary's guesses.
+    /// The request ids used for it (what observers see on the wire): the
+    /// originator's, and those its stem and the stem's end gave it, for
+    /// scoring an adversary's guesses.
     pub ids: Vec<RequestId>,
 }
 
@@ -482,12 +485,21 @@ impl<P: Protocol + Clone + std::fmt::Debug> Network<P> {
                         msg: msg.clone(),
                     });
                 }
+                // A stem gives its message a new id on every hop, and its
+                // end routes it under another: what the receiver sends
+                // under new ids belongs to the same client request.
+                let cause = match &msg {
+                    Msg::StemRequest { id, .. } | Msg::StemInsert { id, .. } => {
+                        self.ids.get(id).copied()
+                    }
+                    _ => None,
+                };
                 let input = Input::Message {
                     from: PeerId(from),
                     msg,
                 };
                 self.nodes[to as usize].handle(now, input, &mut self.rng);
-                self.drain(to, None);
+                self.drain(to, cause);
             }
             EventKind::Timer { node } => {
                 if self.timers[node as usize] != Some(now) || !self.alive[node as usize] {

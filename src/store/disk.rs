@@ -8,8 +8,20 @@
 //! - `recency`: the key's last-use sequence number, a `u64` drawn from one
 //!   counter that only grows.
 //!
-//! Both change together, in one write transaction per `put`, so a crash
-//! leaves either the state before a commit or the state after it. On open
+//! Both change together, in one write transaction, so a crash leaves
+//! either the state before a commit or the state after it. Puts are
+//! written in groups: a `put` keeps its block in memory (where `get` finds
+//! it) until [`WRITE_BATCH`] have gathered, and those are written in one
+//! transaction, committed without waiting for the disk (redb's non-durable
+//! commit). A block is on disk once [`DiskStore::sync`] returns, which
+//! writes what is gathered and makes every commit before it durable with
+//! one `fsync`. The routing core asks for
+//! that ([`Store::commit`]) where it acknowledges a block it stored (at
+//! the end of an insert's path, on a Chord transfer), so an acknowledged
+//! block survives a kill; a block only cached on the way (the copies an
+//! insert leaves on the rest of its path, data passing back to a reader)
+//! may be lost with the commits since the last sync, never half written.
+//! At most [`SYNC_EVERY`] puts wait for a sync. On open
 //! the recency table is read in sequence order to rebuild the in-memory LRU
 //! index (key → size); the block bytes are not read until asked for, and
 //! every read verifies them against their key, so a corrupt block is dropped
@@ -26,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use lru::LruCache;
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
 
@@ -46,6 +58,12 @@ const BLOCKS: TableDefinition<&[u8; KEY_LEN], &[u8]> = TableDefinition::new("blo
 const RECENCY: TableDefinition<&[u8; KEY_LEN], u64> = TableDefinition::new("recency");
 /// Gets whose recency is kept in memory before it is written on its own.
 const RECENCY_BATCH: usize = 64;
+/// Puts that may wait for a sync: the next one syncs (about 8 MiB of
+/// blocks, the most a crash may lose of what was only cached).
+pub const SYNC_EVERY: usize = 256;
+/// Puts gathered in memory before they are written in one transaction
+/// (1 MiB of blocks).
+pub const WRITE_BATCH: usize = 32;
 /// redb's page cache. Its default (1 GiB) is more than a node should take
 /// by default; blocks are verified on every read anyway, so a hot cache
 /// saves less than it would for small values.
@@ -109,6 +127,12 @@ pub struct DiskStore {
     next_seq: u64,
     /// Recency from `get`s not yet written.
     pending: HashMap<NodeKey, u64>,
+    /// Blocks put and not yet written, with their last-use numbers.
+    buffer: HashMap<NodeKey, (Block, u64)>,
+    /// Blocks evicted from the database, to delete with the next write.
+    deletes: Vec<NodeKey>,
+    /// Puts committed since the last durable commit.
+    unsynced: usize,
     errors: u64,
 }
 
@@ -202,6 +226,9 @@ impl DiskStore {
             capacity: capacity_bytes,
             next_seq,
             pending: HashMap::new(),
+            buffer: HashMap::new(),
+            deletes: Vec::new(),
+            unsynced: 0,
             errors: 0,
         })
     }
@@ -231,22 +258,74 @@ impl DiskStore {
         self.index.iter().map(|(k, _)| k)
     }
 
-    /// Writes the recency of the gets since the last write, durably. Done
-    /// on drop too; only worth calling to bound what a crash could lose.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+    /// Makes every put so far durable, with the recency of the gets since
+    /// the last write, in one durable commit (one `fsync`). Done on drop
+    /// too. A block is acknowledged to a peer only after this.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.write_out(true)
+    }
+
+    /// Writes the gathered puts, deletions and recency in one transaction,
+    /// durable if `durable` (then also every commit before it). A put that
+    /// could not be written is dropped from the index: the store holds
+    /// what its database holds, once written.
+    fn write_out(&mut self, durable: bool) -> Result<(), StoreError> {
+        let nothing = self.buffer.is_empty() && self.deletes.is_empty() && self.pending.is_empty();
+        if nothing && (!durable || self.unsynced == 0) {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let written = self.buffer.len();
+        match self.write_transaction(durable) {
+            Ok(()) => {
+                self.buffer.clear();
+                self.deletes.clear();
+                self.pending.clear();
+                self.unsynced = if durable { 0 } else { self.unsynced + written };
+                Ok(())
+            }
+            Err(e) => {
+                for key in std::mem::take(&mut self.buffer).into_keys() {
+                    if let Some(size) = self.index.pop(&key) {
+                        self.bytes -= size;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The transaction of [`DiskStore::write_out`].
+    fn write_transaction(&self, durable: bool) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        if !durable {
+            txn.set_durability(Durability::None)
+                .map_err(|e| StoreError::Database(redb::Error::from(e)))?;
+        }
         {
+            let mut blocks = txn.open_table(BLOCKS)?;
             let mut recency = txn.open_table(RECENCY)?;
+            for victim in &self.deletes {
+                let raw = encode_key(victim);
+                blocks.remove(&raw)?;
+                recency.remove(&raw)?;
+            }
             for (key, seq) in &self.pending {
                 recency.insert(&encode_key(key), seq)?;
             }
+            for (key, (block, seq)) in &self.buffer {
+                let raw = encode_key(key);
+                blocks.insert(&raw, block.as_bytes())?;
+                recency.insert(&raw, seq)?;
+            }
         }
         txn.commit()?;
-        self.pending.clear();
         Ok(())
+    }
+
+    /// Puts committed that a crash could still lose (until
+    /// [`DiskStore::sync`]).
+    pub fn unsynced(&self) -> usize {
+        self.unsynced
     }
 
     /// The block under `key` from disk, verified.
@@ -292,42 +371,19 @@ impl DiskStore {
     /// [`RECENCY_BATCH`] gets.
     fn touch(&mut self, key: &NodeKey) {
         self.index.promote(key);
-        self.pending.insert(*key, self.next_seq);
+        let seq = self.next_seq;
         self.next_seq += 1;
+        if let Some((_, buffered)) = self.buffer.get_mut(key) {
+            *buffered = seq;
+            return;
+        }
+        self.pending.insert(*key, seq);
         if self.pending.len() >= RECENCY_BATCH {
-            if let Err(e) = self.flush() {
+            if let Err(e) = self.sync() {
                 self.errors += 1;
                 tracing::error!(error = %e, "could not write recency");
             }
         }
-    }
-
-    /// Stores `data` under `key` and drops `victims`, in one transaction.
-    fn write_put(
-        &self,
-        raw: &[u8; KEY_LEN],
-        data: &Block,
-        seq: u64,
-        victims: &[NodeKey],
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            let mut recency = txn.open_table(RECENCY)?;
-            for (key, seq) in &self.pending {
-                recency.insert(&encode_key(key), seq)?;
-            }
-            for victim in victims {
-                let raw = encode_key(victim);
-                blocks.remove(&raw)?;
-                recency.remove(&raw)?;
-            }
-            blocks.insert(raw, data.as_bytes())?;
-            recency.insert(raw, seq)?;
-        }
-        // redb's default durability: on disk when `commit` returns.
-        txn.commit()?;
-        Ok(())
     }
 }
 
@@ -428,6 +484,11 @@ impl Store<BlockContent> for DiskStore {
         if !self.index.contains(key) {
             return None;
         }
+        if let Some((block, _)) = self.buffer.get(key) {
+            let block = block.clone();
+            self.touch(key);
+            return Some(block);
+        }
         match self.read(key) {
             Ok(block) => {
                 self.touch(key);
@@ -472,22 +533,34 @@ impl Store<BlockContent> for DiskStore {
                 total -= s;
             }
         }
-        // Pending recency of victims is written, then removed with them.
+        for victim in &victims {
+            self.index.pop(victim);
+            self.pending.remove(victim);
+            // One never written goes without a trace; one written is
+            // deleted with the next write.
+            if self.buffer.remove(victim).is_none() {
+                self.deletes.push(*victim);
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        match self.write_put(&raw, &data, seq, &victims) {
-            Ok(()) => {
-                for victim in &victims {
-                    self.index.pop(victim);
-                }
-                self.pending.clear();
-                self.index.put(key, size);
-                self.bytes = total;
-            }
-            Err(e) => {
+        self.pending.remove(&key);
+        self.buffer.insert(key, (data, seq));
+        self.index.put(key, size);
+        self.bytes = total;
+        if self.buffer.len() >= WRITE_BATCH {
+            let durable = self.unsynced + self.buffer.len() >= SYNC_EVERY;
+            if let Err(e) = self.write_out(durable) {
                 self.errors += 1;
-                tracing::error!(key = %hex(&raw), error = %e, "could not store a block");
+                tracing::error!(error = %e, "could not store blocks; dropped them");
             }
+        }
+    }
+
+    fn commit(&mut self) {
+        if let Err(e) = self.sync() {
+            self.errors += 1;
+            tracing::error!(error = %e, "could not sync the store");
         }
     }
 
@@ -502,8 +575,8 @@ impl Store<BlockContent> for DiskStore {
 
 impl Drop for DiskStore {
     fn drop(&mut self) {
-        if let Err(e) = self.flush() {
-            tracing::error!(error = %e, "could not write recency on close");
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, "could not sync the store on close");
         }
     }
 }

@@ -15,5 +15,5 @@
 mod disk;
 mod memory;
 
-pub use disk::{DiskStore, StoreError};
+pub use disk::{DiskStore, SYNC_EVERY, StoreError, WRITE_BATCH};
 pub use memory::MemoryStore;

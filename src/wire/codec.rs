@@ -113,11 +113,16 @@ pub fn encoded_len(msg: &Message) -> usize {
     let id = REQUEST_ID_SIZE;
     1 + match msg {
         Request { .. } => id + NODE_KEY_SIZE + 1,
+        StemRequest { .. } => id + NODE_KEY_SIZE,
         Insert { source, block, .. } => {
             id + NODE_KEY_SIZE + 1 + node_ref_len(source) + block_len(block)
         }
+        InsertOffer { source, .. } => id + NODE_KEY_SIZE + 1 + node_ref_len(source),
         DataFound { source, block, .. } => id + node_ref_len(source) + block_len(block),
-        DataNotFound { .. } | RejectedLoop { .. } | InsertReply { .. } => id,
+        InsertData { block, .. } => id + block_len(block),
+        DataNotFound { .. } | RejectedLoop { .. } | InsertReply { .. } | InsertAccepted { .. } => {
+            id
+        }
         RouteNotFound { .. } => id + 1,
         Announce { joiner, .. } => id + 1 + node_ref_len(joiner) + 32,
         AnnounceReply { seeds, .. } | AnnounceComplete { seeds, .. } => {
@@ -130,7 +135,9 @@ pub fn encoded_len(msg: &Message) -> usize {
         GetPredecessor { .. } | GetSuccessorList { .. } | TransferAck { .. } => id,
         Predecessor { node, .. } => id + 1 + node.as_ref().map_or(0, chord_peer_len),
         SuccessorList { nodes, .. } => id + 1 + nodes.iter().map(chord_peer_len).sum::<usize>(),
-        StoreTransfer { block, .. } => id + NODE_KEY_SIZE + block_len(block),
+        StemInsert { block, .. } | StoreTransfer { block, .. } => {
+            id + NODE_KEY_SIZE + block_len(block)
+        }
         Leave {
             predecessor,
             successors,
@@ -210,7 +217,33 @@ pub(crate) fn write_message<S: Sink>(msg: &Message, out: &mut S) {
             put_node_ref(out, source);
             put_block(out, block);
         }
-        DataNotFound { id } | RejectedLoop { id } | InsertReply { id } => put_id(out, *id),
+        StemRequest { id, key } => {
+            put_id(out, *id);
+            put_node_key(out, key);
+        }
+        StemInsert { id, key, block } | StoreTransfer { id, key, block } => {
+            put_id(out, *id);
+            put_node_key(out, key);
+            put_block(out, block);
+        }
+        InsertOffer {
+            id,
+            key,
+            htl,
+            source,
+        } => {
+            put_id(out, *id);
+            put_node_key(out, key);
+            out.put(&[*htl]);
+            put_node_ref(out, source);
+        }
+        InsertData { id, block } => {
+            put_id(out, *id);
+            put_block(out, block);
+        }
+        DataNotFound { id } | RejectedLoop { id } | InsertReply { id } | InsertAccepted { id } => {
+            put_id(out, *id)
+        }
         RouteNotFound { id, htl } => {
             put_id(out, *id);
             out.put(&[*htl]);
@@ -251,11 +284,6 @@ pub(crate) fn write_message<S: Sink>(msg: &Message, out: &mut S) {
         SuccessorList { id, nodes } => {
             put_id(out, *id);
             put_peers(out, nodes);
-        }
-        StoreTransfer { id, key, block } => {
-            put_id(out, *id);
-            put_node_key(out, key);
-            put_block(out, block);
         }
         Leave {
             predecessor,
@@ -375,6 +403,27 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
         0x0A => AnnounceComplete {
             id: r.id()?,
             seeds: r.list("seeds", MAX_SEEDS, |r| r.array::<SEED_SIZE>("seed"))?,
+        },
+        0x0D => StemRequest {
+            id: r.id()?,
+            key: r.node_key()?,
+        },
+        0x0E => {
+            let (id, key) = (r.id()?, r.node_key()?);
+            let block = r.block()?;
+            kinds_match("StemInsert", &key, &block)?;
+            StemInsert { id, key, block }
+        }
+        0x0F => InsertOffer {
+            id: r.id()?,
+            key: r.node_key()?,
+            htl: r.u8("htl")?,
+            source: r.node_ref()?,
+        },
+        0x10 => InsertAccepted { id: r.id()? },
+        0x11 => InsertData {
+            id: r.id()?,
+            block: r.block()?,
         },
         0x0B => Ping {
             nonce: r.u64("nonce")?,

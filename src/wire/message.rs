@@ -170,6 +170,55 @@ pub enum Message {
         /// All seeds (at most [`MAX_SEEDS`]).
         seeds: Vec<Seed>,
     },
+    /// `0x0D` A request on its stem, the anonymity phase before routing:
+    /// the receiver passes it on to a random peer or ends the stem and
+    /// routes it. No hops to live; the id is new on every hop.
+    StemRequest {
+        /// The request, on this hop.
+        id: RequestId,
+        /// The key wanted.
+        key: NodeKey,
+    },
+    /// `0x0E` An insert on its stem, as [`Message::StemRequest`]. It names
+    /// no source: the node that ends the stem puts itself there. The
+    /// block's kind must be the key's kind.
+    StemInsert {
+        /// The insert, on this hop.
+        id: RequestId,
+        /// The key to store under.
+        key: NodeKey,
+        /// The block.
+        block: Block,
+    },
+    /// `0x0F` Freenet mode's insert: offers to store a block under `key`
+    /// along the path; the block follows in [`Message::InsertData`] once
+    /// the receiver answers [`Message::InsertAccepted`], so that no block
+    /// travels to a node that refuses it (a loop, a collision). Names a data
+    /// source, as [`Message::Insert`].
+    InsertOffer {
+        /// The insert.
+        id: RequestId,
+        /// The key to store under.
+        key: NodeKey,
+        /// Hops-to-live.
+        htl: u8,
+        /// Who claims to insert it; every hop references it for the key, and
+        /// any hop may put itself here.
+        source: NodeRef,
+    },
+    /// `0x10` The receiver takes the insert offered: send the block.
+    InsertAccepted {
+        /// The insert.
+        id: RequestId,
+    },
+    /// `0x11` The block of an accepted insert. Its kind must be the offered
+    /// key's kind (the receiver checks it against the key).
+    InsertData {
+        /// The insert.
+        id: RequestId,
+        /// The block.
+        block: Block,
+    },
     /// `0x0B` Liveness probe.
     Ping {
         /// Echoed in the [`Message::Pong`].
@@ -283,6 +332,11 @@ impl Message {
             | RejectedLoop { id }
             | InsertReply { id }
             | Announce { id, .. }
+            | StemRequest { id, .. }
+            | StemInsert { id, .. }
+            | InsertOffer { id, .. }
+            | InsertAccepted { id }
+            | InsertData { id, .. }
             | AnnounceReply { id, .. }
             | AnnounceComplete { id, .. }
             | FindSuccessor { id, .. }
@@ -313,6 +367,11 @@ impl Message {
             Announce { .. } => "Announce",
             AnnounceReply { .. } => "AnnounceReply",
             AnnounceComplete { .. } => "AnnounceComplete",
+            StemRequest { .. } => "StemRequest",
+            StemInsert { .. } => "StemInsert",
+            InsertOffer { .. } => "InsertOffer",
+            InsertAccepted { .. } => "InsertAccepted",
+            InsertData { .. } => "InsertData",
             Ping { .. } => "Ping",
             Pong { .. } => "Pong",
             FindSuccessor { .. } => "FindSuccessor",
@@ -346,6 +405,11 @@ impl Message {
             AnnounceComplete { .. } => 0x0A,
             Ping { .. } => 0x0B,
             Pong { .. } => 0x0C,
+            StemRequest { .. } => 0x0D,
+            StemInsert { .. } => 0x0E,
+            InsertOffer { .. } => 0x0F,
+            InsertAccepted { .. } => 0x10,
+            InsertData { .. } => 0x11,
             FindSuccessor { .. } => 0x20,
             SuccessorFound { .. } => 0x21,
             Notify { .. } => 0x22,
@@ -365,6 +429,8 @@ impl Message {
     pub fn block(&self) -> Option<&Block> {
         match self {
             Message::Insert { block, .. }
+            | Message::StemInsert { block, .. }
+            | Message::InsertData { block, .. }
             | Message::DataFound { block, .. }
             | Message::StoreTransfer { block, .. } => Some(block),
             _ => None,

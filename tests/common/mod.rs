@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+
+use fogstore::node::api;
 use fogstore::sim::scenario::Report;
 
 /// A fresh (removed if present) path under the temp directory, unique to
@@ -144,4 +148,157 @@ pub fn check_determinism(make: impl Fn(u64) -> Report, seed: u64, other: u64) ->
     assert_eq!(text, rendered(&b), "same seed, same bytes");
     assert_ne!(text, rendered(&c));
     text
+}
+
+/// A scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("fog-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `fog node` process, killed when dropped if still running.
+pub struct NodeProcess {
+    pub child: Child,
+    pub node_ref: String,
+    pub dir: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `fog node` on `dir` and waits (10 s at most) until it has
+    /// printed its reference and written its `api` file.
+    pub fn start(dir: &Path, seeds: &[&str]) -> NodeProcess {
+        NodeProcess::start_with_store(dir, seeds, "16M")
+    }
+
+    /// As [`NodeProcess::start`], with a store of `store_size`.
+    pub fn start_with_store(dir: &Path, seeds: &[&str], store_size: &str) -> NodeProcess {
+        NodeProcess::start_with_args(dir, seeds, &["--store-size", store_size])
+    }
+
+    /// As [`NodeProcess::start`], with more `fog node` arguments.
+    pub fn start_with_args(dir: &Path, seeds: &[&str], args: &[&str]) -> NodeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fog"));
+        command.arg("node").args(args).arg("--data-dir").arg(dir);
+        for seed in seeds {
+            command.args(["--seed", seed]);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Reading the first line blocks, so it runs on a thread the
+        // deadline below does not depend on.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = tx.send(first);
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let mut process = NodeProcess {
+            child,
+            node_ref: String::new(),
+            dir: dir.to_path_buf(),
+        };
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fog node printed nothing within 10 s")
+            .expect("fog node closed its output");
+        process.node_ref = first
+            .strip_prefix("node ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .trim()
+            .to_owned();
+        assert!(process.node_ref.starts_with("fog:"), "{first}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join(api::API_FILE).exists() {
+            assert!(Instant::now() < deadline, "no api file within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        process
+    }
+
+    pub fn data_dir(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// Sends SIGTERM (through `kill(1)`, to this child's id only) and waits
+    /// 10 s at most for a clean exit.
+    #[cfg(unix)]
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "fog node ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Writes `doc` to `file` and publishes it with `fog put FILE` through the
+/// node at `dir`, which must succeed within `secs`; returns the run and the
+/// key it printed.
+pub fn put_file(file: &Path, doc: &[u8], dir: &str, secs: u64) -> (Output, String) {
+    std::fs::write(file, doc).unwrap();
+    let put = fog_bounded(
+        &["put", file.to_str().unwrap(), "--data-dir", dir],
+        b"",
+        secs,
+    );
+    assert!(put.status.success(), "put: {}", text(&put.stderr));
+    let key = text(&put.stdout).trim().to_owned();
+    (put, key)
+}
+
+/// `len` bytes from a fixed xorshift generator: incompressible, repeatable.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }

@@ -613,7 +613,15 @@ fn migrate(
     let htl = Some(params.htl);
     let mut inserted = 0;
     for &key in &w.keys {
-        let out = net.op(w.inserter, ClientOp::Put { key, data: (), htl });
+        let out = net.op(
+            w.inserter,
+            ClientOp::Put {
+                key,
+                data: (),
+                htl,
+                operation: 0,
+            },
+        );
         inserted += usize::from(out.succeeded());
     }
     let closeness = closeness(net, w);
@@ -624,7 +632,14 @@ fn migrate(
         if round > 0 {
             for &(node, rank) in &w.rounds[round as usize - 1] {
                 let key = w.keys[rank];
-                let out = net.op(node, ClientOp::Get { key, htl });
+                let out = net.op(
+                    node,
+                    ClientOp::Get {
+                        key,
+                        htl,
+                        operation: 0,
+                    },
+                );
                 hops.push(out.succeeded().then_some(out.hops));
             }
         }

@@ -158,7 +158,14 @@ fn measure(
     for _ in 0..lookups {
         let from = *live.choose(net.rng()).expect("a live node");
         let key = *keys.choose(net.rng()).expect("keys");
-        let out = net.run_op(from, ClientOp::Get { key, htl: None });
+        let out = net.run_op(
+            from,
+            ClientOp::Get {
+                key,
+                htl: None,
+                operation: 0,
+            },
+        );
         messages += u64::from(out.messages);
         if out.succeeded() {
             hops += u64::from(out.hops);

@@ -86,8 +86,9 @@ pub struct Figures {
     pub stored: f64,
     /// Mean nodes holding each popular key at the end.
     pub popular_replicas: f64,
-    /// The naive attacker ("a request at the highest HTL comes from its
-    /// sender"), over every request the adversaries saw.
+    /// The naive attacker (`anonymity::naive`: the earliest sighting of a
+    /// request names its sender if it is a stem message or at the highest
+    /// HTL), over every request the adversaries saw.
     pub naive: Score,
 }
 
@@ -143,8 +144,15 @@ where
     P: Protocol<Content = VirtualContent> + Clone + std::fmt::Debug,
 {
     let htl = None;
-    for &(node, key) in &w.keys {
-        net.run_op(node, ClientOp::Put { key, data: (), htl });
+    // Each insert and each request is a client operation of its own.
+    for (i, &(node, key)) in w.keys.iter().enumerate() {
+        let op = ClientOp::Put {
+            key,
+            data: (),
+            htl,
+            operation: i as u64,
+        };
+        net.run_op(node, op);
     }
     let mut adversary = vec![false; params.nodes as usize];
     for &spy in &w.adversaries {
@@ -161,11 +169,15 @@ where
             }
         }
         let key = w.keys[rank].1;
-        outcomes.push(net.run_op(node, ClientOp::Get { key, htl }));
+        let op = ClientOp::Get {
+            key,
+            htl,
+            operation: (w.keys.len() + i) as u64,
+        };
+        outcomes.push(net.run_op(node, op));
     }
     let observed = net.take_observed();
-    let guesses = anonymity::naive_guesses(&observed, &adversary, max_htl);
-    let naive = anonymity::score_naive(&guesses, &observed, &outcomes);
+    let naive = anonymity::score_naive(&observed, &outcomes, &adversary, max_htl);
     let share = |outs: &[Outcome<VirtualContent>]| {
         outs.iter().filter(|o| o.succeeded()).count() as f64 / outs.len().max(1) as f64
     };
@@ -223,8 +235,8 @@ pub fn run(params: &Params, mut tick: impl FnMut(usize)) -> Vec<Figures> {
         |_| {},
     );
     // The paper's network, then the settings the real node runs with:
-    // the HTL coin, the no-cache zones, source rewriting.
-    let real = anonymity::node_config(true);
+    // the HTL coin, the stem, source rewriting.
+    let real = anonymity::node_config(true, true);
     let freenet = anonymity::with_config(&converged.net, real);
     let mut figures = vec![measure(Mode::Freenet, freenet, &w, real.max_htl, params)];
     tick(1);

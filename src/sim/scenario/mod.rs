@@ -38,8 +38,7 @@ pub fn paper_config(max_htl: u8, table: usize, source_rewrite: f64) -> Config {
         max_htl,
         decrement_at_max: 1.0,
         decrement_at_one: 1.0,
-        no_cache_hops_request: 0,
-        no_cache_hops_insert: 0,
+        stem: false,
         routing_table_size: table,
         source_rewrite,
         ..Config::default()
@@ -216,11 +215,13 @@ impl Workload {
                 key,
                 data: (),
                 htl: Some(htl),
+                operation: 0,
             }
         } else {
             ClientOp::Get {
                 key: *self.keys.choose(rng).expect("not empty"),
                 htl: Some(htl),
+                operation: 0,
             }
         };
         net.run_op(node, op)
@@ -249,6 +250,7 @@ pub fn probe(
             ClientOp::Get {
                 key,
                 htl: Some(htl),
+                operation: 0,
             },
         );
         if out.succeeded() {

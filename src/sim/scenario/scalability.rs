@@ -121,6 +121,7 @@ fn probe_live(
             ClientOp::Get {
                 key,
                 htl: Some(params.probe_htl),
+                operation: 0,
             },
         );
         let (length, found) = if out.succeeded() {
