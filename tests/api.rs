@@ -701,7 +701,7 @@ async fn a_failure_after_the_first_byte_arrives_as_one_message_naming_the_block(
         let doc: Vec<u8> = (0..5 * 1024 * 1024u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
-        let key = holder.preload(&doc).await.unwrap();
+        let (key, _) = holder.preload(&doc).await.unwrap();
         let uri = fogstore::key::Key::Chk(key).to_string();
         let token = Token::generate();
         let server = start_api(&node, &token).await;

@@ -197,7 +197,7 @@ async fn ten_nodes_fetch_5_mib_from_afar_and_the_reader_keeps_none_of_it() {
         // that the fetch must travel: a put would store it on every node
         // of a network this small.
         let doc = common::pseudo_random(5 * 1024 * 1024, 0x9e37_79b9_7f4a_7c15);
-        let key = nodes[0].preload(&doc).await.unwrap();
+        let (key, _) = nodes[0].preload(&doc).await.unwrap();
         let top = key.node_key();
         let far = nodes.len() - 1;
         assert!(!nodes[far].holds(&top).await.unwrap());

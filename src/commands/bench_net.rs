@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fogstore::block::{BLOCK_CAPACITY, BLOCK_SIZE, chk};
-use fogstore::client::splitfile;
 use fogstore::key::ChkKey;
 use fogstore::node::{Node, NodeConfig, NodeHandle, Trace};
 use fogstore::wire::{LINK_TAG_SIZE, WIRE_FRAME_SIZE};
@@ -160,19 +159,20 @@ async fn timed_get(
     })
 }
 
-/// A random document of `size` bytes, kept at node 0 only.
+/// A random document of `size` bytes, kept at node 0 only: its key, its
+/// bytes, and how many blocks it took.
 async fn document_at_node_0(
     node0: &NodeHandle,
     size: usize,
     seed: u64,
-) -> Result<(ChkKey, Vec<u8>)> {
+) -> Result<(ChkKey, Vec<u8>, usize)> {
     let mut doc = vec![0u8; size];
     rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut doc);
-    let key = node0
+    let (key, blocks) = node0
         .preload(&doc)
         .await
         .context("keeping the document at node 0")?;
-    Ok((key, doc))
+    Ok((key, doc, blocks))
 }
 
 /// `VmRSS` or `VmHWM` of this process, in KiB, from `/proc/self/status`.
@@ -313,8 +313,7 @@ pub(crate) fn run_transfer(args: TransferArgs) -> Result<()> {
         let far = nodes.last().expect("a chain has nodes");
         let mut fetches = Vec::new();
         for run in 0..runs {
-            let (key, doc) = document_at_node_0(&nodes[0], size, u64::from(run)).await?;
-            let blocks = splitfile::encode_all(&doc)?.1.len();
+            let (key, doc, blocks) = document_at_node_0(&nodes[0], size, u64::from(run)).await?;
             fetches.push((timed_get(far, &key, &doc, trace).await?, blocks));
         }
         Ok(fetches)
@@ -430,7 +429,7 @@ pub(crate) fn run_latency(args: LatencyArgs) -> Result<()> {
             docs.push(document_at_node_0(&nodes[0], 1000, u64::from(i)).await?);
         }
         let mut fetched = Vec::with_capacity(samples as usize);
-        for (key, doc) in &docs {
+        for (key, doc, _) in &docs {
             fetched.push(timed_get(far, key, doc, trace).await?);
         }
         Ok(fetched)

@@ -200,6 +200,9 @@ pub(crate) fn run_put(args: PutArgs) -> Result<()> {
     let file = root.join("document");
     std::fs::write(&file, &doc)?;
 
+    // The blocks a put of it makes, counted one block in memory at a time.
+    let document_blocks = fogstore::client::splitfile::Blocks::new(&doc[..]).count();
+
     let cpu = |nodes: &[NodeChild]| nodes.iter().filter_map(NodeChild::cpu_secs).sum::<f64>();
     let cpu_before = cpu(&nodes);
     let t = Instant::now();
@@ -258,7 +261,7 @@ pub(crate) fn run_put(args: PutArgs) -> Result<()> {
         out,
         "stored: {blocks} blocks over the {n} stores ({:.1} copies of each of the document's \
          blocks: every node its insert's path reached keeps one, the publisher none)",
-        blocks as f64 / fogstore::client::splitfile::encode_all(&doc)?.1.len() as f64
+        blocks as f64 / document_blocks as f64
     )?;
     writeln!(
         out,

@@ -179,7 +179,7 @@ async fn run_network(
     // Each time the node farthest from node 0 in the seed graph that holds
     // no copy (or the farthest, if every node has one), and not a reader
     // before it.
-    let mut fetches: Vec<(usize, u64, usize)> = Vec::new();
+    let mut fetches: Vec<(usize, u64)> = Vec::new();
     let mut held = stored.clone();
     for _ in 0..2 {
         let fresh = |i: &usize| !fetches.iter().any(|f| f.0 == *i);
@@ -209,19 +209,19 @@ async fn run_network(
                 )
             }
         )?;
-        fetches.push((reader, hops, cached.len()));
+        fetches.push((reader, hops));
         held = cached;
     }
     let fetched: Vec<String> = fetches
         .iter()
-        .map(|(reader, hops, _)| format!("node {reader} in {}", plural(*hops, "hop")))
+        .map(|(reader, hops)| format!("node {reader} in {}", plural(*hops, "hop")))
         .collect();
     writeln!(
         out,
         "summary  published on node 0, stored on {} of {n} nodes; fetched by {}; now on {} nodes",
         stored.len(),
         fetched.join(" and "),
-        fetches.last().map_or(stored.len(), |f| f.2)
+        held.len()
     )?;
     Ok(())
 }

@@ -585,18 +585,18 @@ impl NodeHandle {
     /// Encodes `doc` as [`NodeHandle::put`] does, but keeps every block in
     /// this node's own store and sends nothing: for benchmarks and tests
     /// that fix where data sits (it is not publishing: no other node holds
-    /// it, and this node's store shows it).
-    pub async fn preload(&self, doc: &[u8]) -> Result<ChkKey, NodeError> {
-        let mut encoder = Encoder::new();
-        let mut input = doc;
-        while let Some((key, block)) = encoder.push(&mut input)? {
+    /// it, and this node's store shows it). The document's key, and how
+    /// many blocks it took.
+    pub async fn preload(&self, doc: &[u8]) -> Result<(ChkKey, usize), NodeError> {
+        let mut blocks = splitfile::Blocks::new(doc);
+        let mut count = 0;
+        for block in blocks.by_ref() {
+            let (key, block) = block?;
             self.preload_block(key, block).await?;
+            count += 1;
         }
-        let mut finish = encoder.finish()?;
-        for (key, block) in finish.by_ref() {
-            self.preload_block(key, block).await?;
-        }
-        Ok(finish.top().expect("an exhausted encoding has a top key"))
+        let top = blocks.top().expect("an exhausted encoding has a top key");
+        Ok((top, count))
     }
 
     async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {

@@ -171,6 +171,12 @@ pub(crate) fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// `x` as a fraction in [0, 1), from its top 53 bits: a fixed draw to
+/// compare with a probability.
+fn unit(x: u64) -> f64 {
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
 impl<C: Content, S: Store<C>> Protocol for Core<C, S> {
     type Content = C;
 
@@ -361,6 +367,12 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         self.recent.push_back(id);
     }
 
+    /// Whether `id` may not be given to a new request or stem hop: this
+    /// node has seen it ([`Core::seen`]) or files a stem hop under it.
+    fn id_in_use(&self, id: RequestId) -> bool {
+        self.seen(id) || self.stems.contains_key(&id)
+    }
+
     fn seen(&self, id: RequestId) -> bool {
         self.pending.contains_key(&id)
             || self.announcements.contains_key(&id)
@@ -371,7 +383,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     /// peer always gets the same answer from this node.
     fn coin(&self, peer: PeerId, salt: u64, p: f64) -> bool {
         let x = mix(self.link_secret ^ mix(u64::from(peer.0) ^ salt));
-        ((x >> 11) as f64 / (1u64 << 53) as f64) < p
+        unit(x) < p
     }
 
     /// Hops to live after the hop from `from`.
@@ -637,7 +649,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     fn fresh_id<R: Rng + ?Sized>(&self, rng: &mut R) -> RequestId {
         loop {
             let id = RequestId(rng.r#gen());
-            if !self.seen(id) && !self.stems.contains_key(&id) {
+            if !self.id_in_use(id) {
                 return id;
             }
         }

@@ -21,7 +21,7 @@ use fogstore::sim::scenario::Report;
 /// A fresh (removed if present) path under the temp directory, unique to
 /// this test process and `name`.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fog-sim-test-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("fog-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -155,8 +155,7 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("fog-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = temp_dir(name);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }

@@ -21,7 +21,7 @@
 
 use rand::Rng;
 
-use super::{Answer, Core, Insert, Pending, Upstream, mix};
+use super::{Answer, Core, Insert, Pending, Upstream, mix, unit};
 use crate::routing::{
     ClientId, ClientResult, Content, Failure, Msg, Output, PeerId, RequestId, Store, Time,
 };
@@ -185,7 +185,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         let mut excluded = vec![from];
         let mut go_on = {
             let coin = self.draw(&[CONTINUE, u64::from(from.0), epoch]);
-            (coin >> 11) as f64 / (1u64 << 53) as f64 <= self.config.stem_continue
+            unit(coin) <= self.config.stem_continue
         };
         if let Some(own) = self.stems.values().find(|h| h.key == key) {
             go_on = matches!(own.upstream, StemFrom::Client(_));
@@ -238,20 +238,16 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         data: Option<C::Data>,
         routed: RequestId,
     ) {
+        let me = self.config.me;
         if let Some(held) = self.store.get(&key) {
             // For an insert, a collision: the existing data goes back.
-            let source = self.config.me;
-            self.send(
-                from,
-                Msg::DataFound {
-                    id,
-                    source,
-                    data: held,
-                },
-            );
+            let found = Answer::Found {
+                source: me,
+                data: held,
+            };
+            self.send(from, found.stem_message(id, me));
             return;
         }
-        let me = self.config.me;
         self.pending.insert(
             routed,
             Pending {
@@ -381,7 +377,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         loop {
             x = self.draw(&[x]);
             let id = RequestId(x);
-            if !self.seen(id) && !self.stems.contains_key(&id) {
+            if !self.id_in_use(id) {
                 return id;
             }
         }

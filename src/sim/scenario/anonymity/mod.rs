@@ -268,31 +268,19 @@ impl Setting {
     /// node's settings with the coin on and off, then "before" (stem off,
     /// coin on).
     pub const ALL: [Setting; 7] = [
-        Setting::Freenet {
-            stem: true,
-            coin: true,
-        },
+        Setting::CONVERGED,
         Setting::Freenet {
             stem: true,
             coin: false,
         },
-        Setting::Freenet {
-            stem: false,
-            coin: true,
-        },
+        Setting::CONVERGED_BEFORE,
         Setting::Chord,
-        Setting::SmallWorld {
-            stem: true,
-            coin: true,
-        },
+        Setting::SMALL_WORLD,
         Setting::SmallWorld {
             stem: true,
             coin: false,
         },
-        Setting::SmallWorld {
-            stem: false,
-            coin: true,
-        },
+        Setting::SMALL_WORLD_BEFORE,
     ];
 
     /// The converged network under the real node's settings (after).
