@@ -57,7 +57,8 @@ fn main() -> ExitCode {
         // Rust ignores SIGPIPE, so `fog … | head` ends here: stop quietly, as Unix tools do.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line, each cause once (many errors print their source).
+            eprintln!("error: {}", fogstore::node::api::chain(err.as_ref()));
             let failure = err
                 .downcast_ref::<Failure>()
                 .copied()
@@ -76,11 +77,14 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=fogstore=debug`);
-/// without it, nothing is logged.
+/// without it, nothing is logged. Colours only on a terminal: a log
+/// redirected to a file holds plain text.
 fn init_logging() {
+    use std::io::IsTerminal;
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .try_init();
     }

@@ -99,7 +99,7 @@ fn two_node_processes_put_on_one_get_on_the_other() {
             "joined      yes (1 attempt)",
             "peers       1 linked, 1 known",
             // Its one connection, to its seed; nothing failed.
-            "links       1 connects, 0 dead, 0 refused, 0 flooders dropped",
+            "links       1 connects, 0 dead, 0 lost, 0 refused, 0 flooders dropped",
             "cover       0 frames sent, 0 received",
         ],
     );
@@ -183,8 +183,12 @@ fn status_shows_a_chord_node_that_is_still_trying_to_join() {
         .lines()
         .find(|l| l.starts_with("joined "))
         .unwrap_or_else(|| panic!("no joined line in\n{table}"));
+    // And why: the seed, and what its last connection attempt met.
     assert!(
-        joined.starts_with("joined      no (") && joined.ends_with(" so far; retrying)"),
+        joined.starts_with("joined      no (")
+            && joined.contains(" so far; retrying; last seed failure: ")
+            && joined.contains(&dead)
+            && joined.ends_with("Connection refused (os error 111))"),
         "{table}"
     );
     drop(node);

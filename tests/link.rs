@@ -434,6 +434,238 @@ async fn garbage_at_a_responder_fails_its_handshake_cleanly() {
     .await;
 }
 
+/// Noise XK's initiator written out by hand (Noise spec §5, §7), so that a
+/// test can send ephemeral and static keys no real key pair gives, as an
+/// attacker without private keys would: a key of `None` is the all-zero
+/// point, whose every Diffie-Hellman result is zero.
+mod noise_by_hand {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+    use sha2::{Digest, Sha256};
+    use snow::params::DHChoice;
+    use snow::resolvers::{CryptoResolver, DefaultResolver};
+
+    pub struct Initiator {
+        h: [u8; 32],
+        ck: [u8; 32],
+        k: [u8; 32],
+        /// The cipher state's nonce: 0 after each `mix_key`.
+        n: u64,
+        /// Our ephemeral private key, if we have one.
+        e: Option<[u8; 32]>,
+    }
+
+    fn sha(parts: &[&[u8]]) -> [u8; 32] {
+        let mut d = Sha256::new();
+        for p in parts {
+            d.update(p);
+        }
+        d.finalize().into()
+    }
+
+    fn hmac(key: &[u8; 32], data: &[&[u8]]) -> [u8; 32] {
+        // The key, zero-padded to SHA-256's 64-byte block, XOR the pads.
+        let pad = |b: u8| -> Vec<u8> { key.iter().map(|k| k ^ b).chain([b; 32]).collect() };
+        let (ipad, opad) = (pad(0x36), pad(0x5c));
+        let mut inner: Vec<&[u8]> = vec![&ipad];
+        inner.extend_from_slice(data);
+        sha(&[&opad, &sha(&inner)])
+    }
+
+    fn dh(private: Option<&[u8; 32]>, public: &[u8; 32]) -> [u8; 32] {
+        let Some(private) = private else {
+            return [0; 32];
+        };
+        let mut d = DefaultResolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        d.set(private);
+        let mut out = [0; 32];
+        d.dh(public, &mut out).unwrap();
+        out
+    }
+
+    pub fn public(private: &[u8; 32]) -> [u8; 32] {
+        let mut d = DefaultResolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        d.set(private);
+        d.pubkey().try_into().unwrap()
+    }
+
+    impl Initiator {
+        pub fn new(responder: &[u8; 32]) -> Initiator {
+            let name = *b"Noise_XK_25519_ChaChaPoly_SHA256";
+            let mut st = Initiator {
+                h: name,
+                ck: name,
+                k: [0; 32],
+                n: 0,
+                e: None,
+            };
+            st.mix_hash(fogstore::link::PROLOGUE);
+            st.mix_hash(responder);
+            st
+        }
+
+        fn mix_hash(&mut self, data: &[u8]) {
+            self.h = sha(&[&self.h, data]);
+        }
+
+        fn mix_key(&mut self, ikm: &[u8; 32]) {
+            let temp = hmac(&self.ck, &[ikm]);
+            self.ck = hmac(&temp, &[&[1]]);
+            self.k = hmac(&temp, &[&self.ck, &[2]]);
+            self.n = 0;
+        }
+
+        fn nonce(&mut self) -> Nonce {
+            let mut nonce = [0; 12];
+            nonce[4..].copy_from_slice(&self.n.to_le_bytes());
+            self.n += 1;
+            nonce.into()
+        }
+
+        fn encrypt_and_hash(&mut self, plain: &[u8]) -> Vec<u8> {
+            let nonce = self.nonce();
+            let cipher = ChaCha20Poly1305::new((&self.k).into());
+            let out = cipher
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: plain,
+                        aad: &self.h,
+                    },
+                )
+                .unwrap();
+            self.mix_hash(&out);
+            out
+        }
+
+        /// Message 1 (`e, es`), padded to a record, with ephemeral private
+        /// key `e` (`None`: the zero point).
+        pub fn message_1(&mut self, e: Option<[u8; 32]>, responder: &[u8; 32]) -> Vec<u8> {
+            self.e = e;
+            let epub = e.map(|e| public(&e)).unwrap_or([0; 32]);
+            self.mix_hash(&epub);
+            self.mix_key(&dh(e.as_ref(), responder));
+            let mut out = epub.to_vec();
+            out.extend(self.encrypt_and_hash(&[0; super::HANDSHAKE_PAYLOAD_SIZES[0]]));
+            out
+        }
+
+        /// Reads message 2 (`e, ee`), checking its payload decrypts;
+        /// the responder's ephemeral key.
+        pub fn read_message_2(&mut self, record: &[u8]) -> [u8; 32] {
+            let re: [u8; 32] = record[..32].try_into().unwrap();
+            self.mix_hash(&re);
+            self.mix_key(&dh(self.e.as_ref(), &re));
+            let nonce = self.nonce();
+            let cipher = ChaCha20Poly1305::new((&self.k).into());
+            let plain = cipher
+                .decrypt(
+                    &nonce,
+                    Payload {
+                        msg: &record[32..],
+                        aad: &self.h,
+                    },
+                )
+                .expect("message 2 decrypts");
+            assert!(plain.iter().all(|&b| b == 0));
+            self.mix_hash(&record[32..]);
+            re
+        }
+
+        /// Message 3 (`s, se`) with static private key `s` (`None`: the
+        /// zero point), padded to a record.
+        pub fn message_3(&mut self, s: Option<[u8; 32]>, re: &[u8; 32]) -> Vec<u8> {
+            let spub = s.map(|s| public(&s)).unwrap_or([0; 32]);
+            let mut out = self.encrypt_and_hash(&spub);
+            self.mix_key(&dh(s.as_ref(), re));
+            out.extend(self.encrypt_and_hash(&[0; super::HANDSHAKE_PAYLOAD_SIZES[2]]));
+            out
+        }
+    }
+}
+
+/// Sends the hand-made handshake to a responder; the responder's result.
+async fn handshake_by_hand(
+    e: Option<[u8; 32]>,
+    s: Option<[u8; 32]>,
+) -> Result<[u8; 32], LinkError> {
+    let responder = Identity::generate();
+    let (listener, addr) = listener().await;
+    let accepted = spawn_responder(listener, responder.clone(), HANDSHAKE);
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut hs = noise_by_hand::Initiator::new(&responder.public());
+    let m1 = hs.message_1(e, &responder.public());
+    assert_eq!(m1.len(), WIRE_FRAME_SIZE);
+    stream.write_all(&m1).await.unwrap();
+    let mut record = vec![0; WIRE_FRAME_SIZE];
+    if stream.read_exact(&mut record).await.is_ok() {
+        let re = hs.read_message_2(&record);
+        let m3 = hs.message_3(s, &re);
+        assert_eq!(m3.len(), WIRE_FRAME_SIZE);
+        let _ = stream.write_all(&m3).await;
+    }
+    accepted.await.unwrap().map(|(_, remote)| remote)
+}
+
+#[tokio::test]
+async fn small_order_keys_never_complete_a_handshake() {
+    bounded(30, async {
+        // The hand-made initiator is right: with real keys it links.
+        let (e, s) = (rand::random::<[u8; 32]>(), rand::random::<[u8; 32]>());
+        let remote = handshake_by_hand(Some(e), Some(s)).await.unwrap();
+        assert_eq!(remote, noise_by_hand::public(&s));
+
+        // An all-zero static key and no private key: before, the responder
+        // completed this and took the zero key for a peer's identity.
+        let err = handshake_by_hand(Some(e), None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LinkError::SmallOrderKey {
+                    which: "initiator's static key"
+                }
+            ),
+            "{err}"
+        );
+        // An all-zero ephemeral key: refused before message 2.
+        let err = handshake_by_hand(None, None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LinkError::SmallOrderKey {
+                    which: "initiator's ephemeral key"
+                }
+            ),
+            "{err}"
+        );
+
+        // Nor is a small-order key dialled, or accepted in a reference.
+        let zero = NodeRef {
+            identity: [0; 32],
+            addr: "127.0.0.1:9".parse().unwrap(),
+        };
+        let err = Link::connect_to(&zero, &Identity::generate(), HANDSHAKE)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LinkError::SmallOrderKey { .. }), "{err}");
+        assert_eq!(
+            zero.to_string().parse::<NodeRef>(),
+            Err(NodeRefError::SmallOrderKey)
+        );
+        for small in [[0; 32], {
+            let mut one = [0; 32];
+            one[0] = 1;
+            one
+        }] {
+            assert!(fogstore::link::is_small_order(&small));
+        }
+        assert!(!fogstore::link::is_small_order(
+            &Identity::generate().public()
+        ));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_silent_responder_times_the_initiator_out() {
     bounded(20, async {
@@ -1015,16 +1247,28 @@ fn node_references_format_parse_and_reject() {
     ));
 }
 
+/// Addresses a reference can name: a port of 1 or more, IPv6 not mapped
+/// from IPv4 (each has one spelling, §11.1).
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+        (any::<[u8; 4]>(), 1..=u16::MAX).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+        (any::<[u8; 16]>(), 1..=u16::MAX)
+            .prop_map(|(ip, port)| SocketAddr::from((ip, port)))
+            .prop_filter("IPv4-mapped", |a| match a {
+                SocketAddr::V6(v6) => v6.ip().to_ipv4_mapped().is_none(),
+                SocketAddr::V4(_) => true,
+            }),
     ]
+}
+
+/// Keys a reference can name: not of small order (§11.2).
+fn identity_key() -> impl Strategy<Value = [u8; 32]> {
+    any::<[u8; 32]>().prop_filter("small order", |k| !fogstore::link::is_small_order(k))
 }
 
 proptest! {
     #[test]
-    fn node_references_round_trip(identity in any::<[u8; 32]>(), addr in socket_addr()) {
+    fn node_references_round_trip(identity in identity_key(), addr in socket_addr()) {
         let r = NodeRef { identity, addr };
         let text = r.to_string();
         prop_assert!(text.starts_with("fog:"));

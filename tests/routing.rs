@@ -539,6 +539,37 @@ fn htl_one_ends_or_continues_per_link_consistently() {
 }
 
 #[test]
+fn a_request_received_with_htl_0_is_answered_and_never_forwarded() {
+    let mut bench = Bench::new(Config::default());
+    bench.core.add_reference(Location(1), PeerId(1000));
+    for peer in 1..=20 {
+        // Before the fix HTL 0 wrapped to 255 and went on (a debug build
+        // panicked on the subtraction).
+        assert_eq!(bench.forwarded_htl(peer, 0), None, "peer {peer}");
+    }
+    bench.next_id += 1;
+    let (key, _) = chk::encode(b"probe").unwrap();
+    let answers = bench.feed(
+        7,
+        Msg::Request {
+            id: RequestId(bench.next_id),
+            key: key.node_key(),
+            htl: 0,
+        },
+    );
+    assert!(
+        answers.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                to: PeerId(7),
+                msg: Msg::DataNotFound { .. }
+            }
+        )),
+        "{answers:?}"
+    );
+}
+
+#[test]
 fn a_peer_returning_bad_data_is_dropped_and_the_request_rerouted() {
     let mut bench = Bench::new(plain());
     bench.core.add_reference(Location(5), PeerId(1));

@@ -69,9 +69,10 @@ pub(crate) fn client_runtime() -> Result<tokio::runtime::Runtime> {
 /// A client failure as an error whose context gives its exit code.
 pub(crate) fn client_error(error: ClientError) -> anyhow::Error {
     let failure = match &error {
-        ClientError::NoNode { .. } | ClientError::BadFile(_) | ClientError::Unreachable { .. } => {
-            Failure::Unreachable
-        }
+        ClientError::NoNode { .. }
+        | ClientError::BadFile(_)
+        | ClientError::Unreachable { .. }
+        | ClientError::NoAnswer { .. } => Failure::Unreachable,
         ClientError::Status { code, .. } => match code {
             400 => Failure::BadKey,
             404 => Failure::NotFound,

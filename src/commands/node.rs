@@ -67,8 +67,8 @@ pub(crate) struct NodeArgs {
     /// hears nothing for three times this is closed. [default: 15]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(KEEPALIVE_SECS))]
     keepalive_secs: Option<u64>,
-    /// Requests, inserts, announcements, Chord queries and transfers, and
-    /// pings a peer may send per second on average before it is dropped;
+    /// Messages a peer may send per second on average before it is
+    /// dropped (every kind but the replies to this node's own requests);
     /// 0 is no limit.
     /// [default: 5000]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(REQUEST_RATE)))]
@@ -240,6 +240,17 @@ async fn serve(args: Settings) -> Result<()> {
     // A stdout that cannot be written (closed early) stops the node as a
     // signal would, so that it still closes its store and removes its API
     // files.
+    // A first join round that failed is said once, in plain words: a seed
+    // reference with a wrong key looks like any unreachable seed otherwise.
+    if let Ok(stats) = node.stats().await
+        && stats.seeds > 0
+        && !stats.joined
+    {
+        let why = stats
+            .seed_error
+            .unwrap_or_else(|| "no seed answered the join".to_owned());
+        eprintln!("warning: not joined yet: {why}; retrying in the background");
+    }
     let stopped_by = match &printed {
         Ok(()) => {
             tracing::info!(api = %server.local_addr(), "serving; stop with Ctrl-C or SIGTERM");

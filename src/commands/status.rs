@@ -38,8 +38,8 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
     writeln!(out, "in flight   {}", s.in_flight)?;
     writeln!(
         out,
-        "links       {} connects, {} dead, {} refused, {} flooders dropped",
-        s.connects, s.dead_links, s.refused, s.flooders_dropped
+        "links       {} connects, {} dead, {} lost, {} refused, {} flooders dropped",
+        s.connects, s.dead_links, s.lost_links, s.refused, s.flooders_dropped
     )?;
     writeln!(out, "keepalive   {} pings sent", s.pings_sent)?;
     writeln!(
@@ -60,7 +60,10 @@ fn joined(s: &StatusReport) -> String {
         (true, _) if s.restored => "yes (kept its place from its last run)".to_owned(),
         (true, _) => format!("yes ({attempts})"),
         (false, 0) => "no (no seeds: the first node of its network)".to_owned(),
-        (false, _) => format!("no ({attempts} so far; retrying)"),
+        (false, _) => match &s.seed_error {
+            Some(error) => format!("no ({attempts} so far; retrying; last seed failure: {error})"),
+            None => format!("no ({attempts} so far; retrying)"),
+        },
     }
 }
 

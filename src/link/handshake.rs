@@ -37,7 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::LinkError;
-use super::identity::{Identity, KEY_SIZE};
+use super::identity::{Identity, KEY_SIZE, is_small_order};
 use super::transport::Link;
 use crate::wire::{LINK_TAG_SIZE, NodeRef, WIRE_FRAME_SIZE};
 
@@ -112,6 +112,8 @@ impl Link {
         listening: Option<SocketAddr>,
         timeout: Duration,
     ) -> Result<Link, LinkError> {
+        // Before connecting: such a key could be anyone's.
+        refuse_small_order(&node.identity, "pinned static key")?;
         let addr: SocketAddr = node.addr;
         let work = async {
             let mut stream = TcpStream::connect(addr).await?;
@@ -166,6 +168,7 @@ async fn initiate(
     remote: &[u8; KEY_SIZE],
     listening: Option<SocketAddr>,
 ) -> Result<StatelessTransportState, LinkError> {
+    refuse_small_order(remote, "pinned static key")?;
     stream.set_nodelay(true)?;
     let mut hs = builder(identity)?
         .remote_public_key(remote)
@@ -185,6 +188,7 @@ async fn initiate(
         }
         other => other?,
     }
+    refuse_small_order(&ephemeral(&buf), "responder's ephemeral key")?;
     read_padded(&mut hs, 2, &buf)?;
 
     let prefix = listening.map(encode_addr).unwrap_or_default();
@@ -207,6 +211,9 @@ async fn respond(
 
     read_record(stream, &mut buf).await?;
     read_padded(&mut hs, 1, &buf)?;
+    // Checked after message 1 decrypted, so that bytes that are no
+    // handshake for this node still read as one (PeerKeyMismatch).
+    refuse_small_order(&ephemeral(&buf), "initiator's ephemeral key")?;
 
     write_padded_with(&mut hs, 2, &[], &mut buf)?;
     stream.write_all(&buf).await?;
@@ -221,10 +228,24 @@ async fn respond(
             stage: "reading message 3",
             reason: "no 32-byte initiator static key after message 3".into(),
         })?;
+    refuse_small_order(&remote, "initiator's static key")?;
     let state = hs
         .into_stateless_transport_mode()
         .map_err(|e| LinkError::noise("entering transport mode", e))?;
     Ok((state, remote, listening))
+}
+
+/// The ephemeral key a handshake message 1 or 2 starts with, in clear.
+fn ephemeral(record: &[u8; WIRE_FRAME_SIZE]) -> [u8; KEY_SIZE] {
+    std::array::from_fn(|i| record[i])
+}
+
+/// [`LinkError::SmallOrderKey`] if `key` is of small order.
+fn refuse_small_order(key: &[u8; KEY_SIZE], which: &'static str) -> Result<(), LinkError> {
+    if is_small_order(key) {
+        return Err(LinkError::SmallOrderKey { which });
+    }
+    Ok(())
 }
 
 const WRITE_STAGES: [&str; 3] = [

@@ -207,6 +207,25 @@ fn public_key(private: &[u8; KEY_SIZE]) -> [u8; KEY_SIZE] {
     public
 }
 
+/// Whether `public` is an X25519 point of small order (one of the eight
+/// points, in any of their encodings, whose product with every clamped
+/// scalar is the all-zero value). A Diffie-Hellman with such a key gives
+/// all zeros whatever the other side's secret is, so a handshake that used
+/// one would authenticate nobody (protocol §11.2): such keys are refused as
+/// static and as ephemeral keys, and in node references.
+pub fn is_small_order(public: &[u8; KEY_SIZE]) -> bool {
+    let mut dh = DefaultResolver
+        .resolve_dh(&DHChoice::Curve25519)
+        .expect("snow is built with the use-curve25519 feature");
+    // Any scalar will do: clamping makes it a multiple of the cofactor,
+    // which sends exactly the small-order points to zero.
+    dh.set(&[1; KEY_SIZE]);
+    let mut shared = [0; KEY_SIZE];
+    dh.dh(public, &mut shared)
+        .expect("X25519 takes any 32 bytes");
+    shared == [0; KEY_SIZE]
+}
+
 /// `<path>.<random>.tmp`, in the same directory as `path` so the rename
 /// stays on one file system.
 fn temp_path(path: &Path) -> PathBuf {

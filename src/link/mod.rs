@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use handshake::{DEFAULT_HANDSHAKE_TIMEOUT, HANDSHAKE_PAYLOAD_SIZES, NOISE_PATTERN, PROLOGUE};
-pub use identity::Identity;
+pub use identity::{Identity, is_small_order};
 pub use noderef::{NODE_REF_PREFIX, NodeRefError};
 pub use transport::{Link, LinkReader, LinkWriter, REKEY_FRAMES, REKEY_TIME};
 
@@ -83,6 +83,15 @@ pub enum LinkError {
         message: u8,
         /// The payload length the message must carry.
         expected: usize,
+    },
+    /// A key of the handshake (the pinned or the received static key, or
+    /// a received ephemeral key) is an X25519 point of small order, whose
+    /// Diffie-Hellman results are all zeros whoever computes them
+    /// ([`is_small_order`]); the handshake is abandoned.
+    #[error("handshake refused: the {which} is a small-order X25519 point")]
+    SmallOrderKey {
+        /// Which key, e.g. `"initiator's static key"`.
+        which: &'static str,
     },
     /// The initiator's pinned key is not the responder's static key.
     ///

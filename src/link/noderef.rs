@@ -47,6 +47,10 @@ pub enum NodeRefError {
         /// Bytes decoded.
         got: usize,
     },
+    /// The key is an X25519 point of small order, which cannot
+    /// authenticate anyone (protocol §11.2).
+    #[error("public key is a small-order X25519 point, which authenticates nobody")]
+    SmallOrderKey,
     /// The address is not `<IPv4>:<port>` or `[<IPv6>]:<port>`, or carries
     /// an IPv6 scope id or flow label, which the wire format cannot carry.
     #[error("address is not <IPv4>:<port> or [<IPv6>]:<port>: {reason}")]
@@ -73,16 +77,31 @@ impl FromStr for NodeRef {
         let identity: [u8; 32] = bytes
             .try_into()
             .map_err(|_| NodeRefError::WrongLength { got })?;
+        if super::is_small_order(&identity) {
+            return Err(NodeRefError::SmallOrderKey);
+        }
         let addr: SocketAddr = addr.parse().map_err(|e| NodeRefError::BadAddress {
             reason: format!("{e}"),
         })?;
+        let bad = |reason: &str| {
+            Err(NodeRefError::BadAddress {
+                reason: reason.into(),
+            })
+        };
         match addr {
             SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0 => {
-                return Err(NodeRefError::BadAddress {
-                    reason: "an IPv6 scope id or flow label cannot be sent to peers".into(),
-                });
+                return bad("an IPv6 scope id or flow label cannot be sent to peers");
+            }
+            SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => {
+                return bad("an IPv4-mapped IPv6 address is written as IPv4");
             }
             _ => {}
+        }
+        // One spelling per reference: the port in plain decimal, no node
+        // listens on port 0.
+        let port = text.rsplit_once(':').map_or("", |(_, p)| p);
+        if port.starts_with('0') {
+            return bad("the port is 1 to 65535, written without leading zeros");
         }
         Ok(NodeRef { identity, addr })
     }
@@ -135,6 +154,10 @@ mod tests {
             NodeRefError::BadPrefix
         );
         assert_eq!(parse(&format!("{KEY}@1.2.3.4:5")), NodeRefError::BadPrefix);
+        assert_eq!(
+            parse(&format!("FOG:{KEY}@1.2.3.4:5")),
+            NodeRefError::BadPrefix
+        );
         assert_eq!(parse(&format!("fog:{KEY}")), NodeRefError::MissingAt);
         // Padding, a bad character, non-zero trailing bits.
         for key in [
@@ -163,6 +186,11 @@ mod tests {
             "1.2.3.4:65536",
             "1.2.3.4:9000 ",
             "[fe80::1%2]:9000",
+            // One spelling each: no leading zeros, no port 0, IPv4 as IPv4.
+            "1.2.3.4:09000",
+            "1.2.3.4:0",
+            "[::ffff:127.0.0.1]:9000",
+            "01.2.3.4:9000",
         ] {
             assert!(
                 matches!(

@@ -43,7 +43,9 @@ use crate::routing::{
     BlockContent, ChordRef, ClientId, ClientOp, ClientResult, Input, Msg, Output, PeerId, Store,
     Time,
 };
-use crate::wire::{ChordPeer, FRAME_PADDING, FrameDecoder, MAX_SUCCESSORS, Message, NodeRef};
+use crate::wire::{
+    ChordPeer, FRAME_PADDING, FrameDecoder, MAX_SUCCESSORS, Message, NodeRef, RequestId,
+};
 
 /// Messages queued for one link's writer before the actor stops adding.
 const WRITE_QUEUE: usize = 256;
@@ -51,8 +53,47 @@ const WRITE_QUEUE: usize = 256;
 /// Messages held for a peer while its link is being opened.
 const CONNECT_QUEUE: usize = 64;
 
-/// Incoming handshakes in progress at once; more connections are refused.
+/// Incoming handshakes in progress at once. A connection beyond it ends
+/// the oldest unfinished handshake, so that sockets left silent cannot
+/// keep anyone else out.
 const MAX_HANDSHAKES: usize = 64;
+
+/// Incoming handshakes in progress at once from one IP address; beyond it
+/// the oldest from that address ends.
+const MAX_HANDSHAKES_PER_ADDR: usize = 16;
+
+/// How long an incoming handshake may take. Shorter than [`LINK_TIMEOUT`]
+/// (which bounds the initiator's TCP connection and handshake): the
+/// handshake is three records, so even a slow path finishes well within it.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Links kept open to one peer (one identity). A new link beyond it closes
+/// the oldest, so a key cannot pile up links, and messages go out on the
+/// newest: the one a reconnecting peer is listening on.
+const MAX_LINKS_PER_PEER: usize = 2;
+
+/// How long a link must have carried nothing but keepalives (or a
+/// keepalive interval, if shorter) before a new peer may displace it at
+/// the peer limit. It bounds the rate of displacements to `max_peers` per
+/// this interval, and a link in use is never displaced.
+const DISPLACE_IDLE: Duration = Duration::from_secs(2);
+
+/// Request ids sent to a peer that the actor remembers, to recognise the
+/// answers that make it a peer that has served this node.
+const MAX_ASKED: usize = 256;
+
+/// Padding frames a second one link may send on average, and at once:
+/// twice the most cover traffic a node may be configured to send. A link
+/// that sends more is flooding.
+const PADDING_RATE: u32 = 2 * super::MAX_COVER_RATE;
+const PADDING_BURST: u32 = 4 * super::MAX_COVER_RATE;
+
+/// How long a link's send queue may stay full (its peer not reading what
+/// it is sent) before the link is closed as stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// Least time between two log lines about one peer's full send queue.
+const FULL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Events from link tasks.
 const EVENT_QUEUE: usize = 1024;
@@ -65,6 +106,11 @@ const MAX_BANNED: usize = 1024;
 
 /// Peers whose backoff is remembered before long-expired ones are dropped.
 const MAX_RETRY: usize = 1024;
+
+/// Peers the directory remembers; beyond it, the longest-known ones that
+/// nothing uses (no link, no reference in the core, no seed, no backoff)
+/// are forgotten.
+const MAX_DIRECTORY: usize = 4096;
 
 /// What a [`super::NodeHandle`] asks of the actor.
 #[derive(Debug)]
@@ -117,10 +163,18 @@ enum Event {
         link: u64,
         silent: Duration,
     },
+    /// Link `link` to `peer` sent more of something than any honest peer
+    /// does (`what`).
+    Flood {
+        peer: PeerId,
+        link: u64,
+        what: &'static str,
+    },
 }
 
-/// One open link to a peer. A peer can have two for a while (both sides
-/// connected at once); messages go out on the first, and arrive on both.
+/// One open link to a peer. A peer can have [`MAX_LINKS_PER_PEER`] (both
+/// sides connected at once, or a peer that reconnected before its old link
+/// ended); messages go out on the newest, and arrive on all.
 struct Slot {
     id: u64,
     tx: mpsc::Sender<Message>,
@@ -135,6 +189,41 @@ struct Linked {
     /// When a message other than `Ping` or `Pong` last went either way:
     /// the order in which idle links are closed to make room.
     last_used: Instant,
+    /// Ids of the last requests, inserts and announcements sent to the
+    /// peer (at most [`MAX_ASKED`]).
+    asked: VecDeque<RequestId>,
+    /// Replies to those that served this node (data, an insert taken, a
+    /// join helped): a peer that has served is never displaced by a new
+    /// one.
+    served: u64,
+    /// Since when the newest link's send queue has been full, if it is.
+    full_since: Option<Instant>,
+    /// Messages dropped on a full queue, and when that was last logged.
+    dropped: u64,
+    logged_full: Option<Instant>,
+}
+
+impl Linked {
+    fn new(settings: &PeerConfig, now: Instant) -> Linked {
+        Linked {
+            slots: Vec::new(),
+            bucket: TokenBucket::new(settings.request_rate, settings.request_burst, now),
+            last_used: now,
+            asked: VecDeque::new(),
+            served: 0,
+            full_since: None,
+            dropped: 0,
+            logged_full: None,
+        }
+    }
+
+    /// Remembers that request `id` went to the peer.
+    fn ask(&mut self, id: RequestId) {
+        if self.asked.len() >= MAX_ASKED {
+            self.asked.pop_front();
+        }
+        self.asked.push_back(id);
+    }
 }
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up.
@@ -191,6 +280,7 @@ struct Counters {
     pings_sent: AtomicU64,
     connects: AtomicU64,
     dead_links: AtomicU64,
+    lost_links: AtomicU64,
     refused: AtomicU64,
     flooders_dropped: AtomicU64,
 }
@@ -724,6 +814,7 @@ impl Actor {
                     joined: self.join.joined(),
                     join_attempts: self.join.attempts(),
                     restored: self.join.restored(),
+                    seed_error: self.join.seed_error(),
                     peers: self.links.len(),
                     known: self.dir.len(),
                     references: self.core.references(),
@@ -736,6 +827,7 @@ impl Actor {
                     pings_sent: Counters::get(&c.pings_sent),
                     connects: Counters::get(&c.connects),
                     dead_links: Counters::get(&c.dead_links),
+                    lost_links: Counters::get(&c.lost_links),
                     refused: Counters::get(&c.refused),
                     flooders_dropped: Counters::get(&c.flooders_dropped),
                 });
@@ -751,25 +843,31 @@ impl Actor {
         DisplayRef(self.dir.node_ref(peer))
     }
 
-    /// Sends `msg` to `peer` on its link, opening one if there is none and
-    /// one may be opened; otherwise the peer is down for the core.
+    /// Sends `msg` to `peer` on its newest link, opening one if there is
+    /// none and one may be opened; otherwise the peer is down for the core.
     fn send_to(&mut self, peer: PeerId, msg: Message) {
         let keepalive = matches!(msg, Message::Ping { .. } | Message::Pong { .. });
         let mut msg = msg;
         while let Some(linked) = self.links.get_mut(&peer) {
-            let Some(slot) = linked.slots.first() else {
+            let Some(slot) = linked.slots.last() else {
                 self.links.remove(&peer);
                 break;
             };
+            let asked = is_asking(&msg).then(|| msg.request_id()).flatten();
             match slot.tx.try_send(msg) {
                 Ok(()) => {
+                    let now = Instant::now();
                     if !keepalive {
-                        linked.last_used = Instant::now();
+                        linked.last_used = now;
                     }
+                    if let Some(id) = asked {
+                        linked.ask(id);
+                    }
+                    linked.full_since = None;
                     return;
                 }
-                Err(TrySendError::Full(_)) => {
-                    tracing::warn!(peer = %self.show(peer), "link send queue full; message dropped");
+                Err(TrySendError::Full(back)) => {
+                    self.queue_full(peer, back);
                     return;
                 }
                 Err(TrySendError::Closed(back)) => {
@@ -784,7 +882,8 @@ impl Actor {
             if connecting.queued.len() < CONNECT_QUEUE {
                 connecting.queued.push(msg);
             } else {
-                tracing::warn!(peer = %self.show(peer), "connect queue full; message dropped");
+                tracing::debug!(peer = %self.show(peer), "connect queue full; message dropped");
+                self.refuse_for(peer, &msg);
             }
             return;
         }
@@ -805,6 +904,61 @@ impl Actor {
         }
     }
 
+    /// `msg` could not be queued for `peer`: its newest link's queue is
+    /// full, because the peer does not read what it is sent. A request
+    /// going to it is refused on its behalf at once, so the core tries
+    /// another peer instead of waiting out a timeout; anything else is
+    /// dropped, logged once per [`FULL_LOG_EVERY`] with a count. A link
+    /// full for [`STUCK_AFTER`] is closed and its peer reported down.
+    fn queue_full(&mut self, peer: PeerId, msg: Message) {
+        let now = Instant::now();
+        let node = self.dir.node_ref(peer);
+        let Some(linked) = self.links.get_mut(&peer) else {
+            return;
+        };
+        linked.dropped += 1;
+        let since = *linked.full_since.get_or_insert(now);
+        if linked
+            .logged_full
+            .is_none_or(|at| now.saturating_duration_since(at) >= FULL_LOG_EVERY)
+        {
+            linked.logged_full = Some(now);
+            tracing::warn!(
+                peer = %DisplayRef(node),
+                dropped = linked.dropped,
+                "link send queue full: the peer is not reading; messages dropped"
+            );
+        }
+        self.refuse_for(peer, &msg);
+        if now.saturating_duration_since(since) >= STUCK_AFTER {
+            tracing::warn!(peer = %DisplayRef(node), ?since, "link stuck with a full send queue; closing it");
+            self.close_peer(peer);
+            self.back_off(peer);
+            self.inputs.push_back(Input::PeerDown(peer));
+        }
+    }
+
+    /// If `msg` is a request, insert or stem hop that could not go to
+    /// `peer`, the core hears `RejectedLoop` for it from that peer: a
+    /// refusal that costs no hops to live, after which it tries its next
+    /// peer.
+    fn refuse_for(&mut self, peer: PeerId, msg: &Message) {
+        let refused = matches!(
+            msg,
+            Message::Request { .. }
+                | Message::StemRequest { .. }
+                | Message::Insert { .. }
+                | Message::InsertOffer { .. }
+                | Message::StemInsert { .. }
+        );
+        if let Some(id) = msg.request_id().filter(|_| refused) {
+            self.inputs.push_back(Input::Message {
+                from: peer,
+                msg: Msg::RejectedLoop { id },
+            });
+        }
+    }
+
     /// Whether a new outgoing link to `peer` may be opened now. At the peer
     /// limit this makes room by closing the least recently used idle link.
     fn may_connect(&mut self, peer: PeerId) -> Result<(), &'static str> {
@@ -819,8 +973,8 @@ impl Actor {
         if self.backing_off(peer, now) {
             return Err("backing off after a failed link");
         }
-        if self.peer_count() >= self.settings.max_peers && !self.close_idle_link(now) {
-            return Err("peer limit reached and every link is busy");
+        if self.peer_count() >= self.settings.max_peers && !self.make_room(now, false) {
+            return Err("peer limit reached and every link is busy or protected");
         }
         Ok(())
     }
@@ -840,16 +994,23 @@ impl Actor {
                 .count()
     }
 
-    /// Closes the links of the peer least recently used, if it has been
-    /// idle (no message but keepalives either way) for a keepalive interval
-    /// at least; whether it did. The peer is not reported down: it is
-    /// alive, and the core may keep its references and reach it again
-    /// through a new link.
-    fn close_idle_link(&mut self, now: Instant) -> bool {
+    /// Makes room at the peer limit by closing the links of the least
+    /// recently used peer that has been idle (carried nothing but
+    /// keepalives) for a keepalive interval or [`DISPLACE_IDLE`], whichever
+    /// is shorter; whether it did. For a peer that links in (`incoming`),
+    /// seeds and peers that have served this node (answered a request it
+    /// sent them) are never closed: a newcomer may take the place of a
+    /// peer that does nothing, not of one this node relies on. For a link
+    /// this node opens itself, any idle peer may go. The peer is not
+    /// reported down: it is alive, and the core may keep its references
+    /// and reach it again through a new link.
+    fn make_room(&mut self, now: Instant, incoming: bool) -> bool {
+        let idle_for = self.settings.keepalive.min(DISPLACE_IDLE);
         let idle = self
             .links
             .iter()
-            .filter(|(_, l)| now.saturating_duration_since(l.last_used) >= self.settings.keepalive)
+            .filter(|(peer, l)| !incoming || (l.served == 0 && !self.seeds.contains(peer)))
+            .filter(|(_, l)| now.saturating_duration_since(l.last_used) >= idle_for)
             .min_by_key(|(_, l)| l.last_used)
             .map(|(&peer, _)| peer);
         let Some(peer) = idle else {
@@ -867,6 +1028,10 @@ impl Actor {
             tracing::warn!(?peer, "no reference for a peer; treating it as down");
             return false;
         };
+        if !dialable(node.addr, self.listen) {
+            tracing::debug!(peer = %node, "not dialling an address no node can listen on");
+            return false;
+        }
         tracing::debug!(peer = %node, "connecting");
         Counters::add(&self.counters.connects, 1);
         let identity = Arc::clone(&self.identity);
@@ -999,16 +1164,21 @@ impl Actor {
         ));
         let now = Instant::now();
         let settings = self.settings;
-        let linked = self.links.entry(peer).or_insert_with(|| Linked {
-            slots: Vec::new(),
-            bucket: TokenBucket::new(settings.request_rate, settings.request_burst, now),
-            last_used: now,
-        });
+        let linked = self
+            .links
+            .entry(peer)
+            .or_insert_with(|| Linked::new(&settings, now));
         linked.slots.push(Slot {
             id,
             tx,
             reader: reader.abort_handle(),
         });
+        linked.full_since = None;
+        if linked.slots.len() > MAX_LINKS_PER_PEER {
+            // Dropping its sender lets the writer close the link cleanly.
+            linked.slots.remove(0).reader.abort();
+            tracing::debug!(peer = %DisplayRef(self.dir.node_ref(peer)), "a new link from a peer replaces its oldest");
+        }
         if let Some(seed) = self
             .dir
             .node_ref(peer)
@@ -1053,6 +1223,25 @@ impl Actor {
         self.inputs.push_back(Input::PeerDown(peer));
     }
 
+    /// Drops a peer that sent more `what` than its allowance, and bans its
+    /// identity for [`FLOOD_BAN`].
+    fn drop_flooder(&mut self, peer: PeerId, what: &'static str) {
+        let node = self.dir.node_ref(peer);
+        tracing::warn!(
+            peer = %DisplayRef(node),
+            what,
+            rate = self.settings.request_rate,
+            burst = self.settings.request_burst,
+            "peer exceeded its allowance; dropping it"
+        );
+        Counters::add(&self.counters.flooders_dropped, 1);
+        if let Some(node) = node {
+            self.ban(node.identity);
+        }
+        self.close_peer(peer);
+        self.feed(Input::PeerDown(peer));
+    }
+
     fn close_peer(&mut self, peer: PeerId) {
         for slot in self.links.remove(&peer).into_iter().flat_map(|l| l.slots) {
             slot.reader.abort();
@@ -1069,7 +1258,31 @@ impl Actor {
             .is_some_and(|l| l.slots.iter().any(|s| s.id == link))
     }
 
+    /// Keeps the directory within [`MAX_DIRECTORY`].
+    fn prune_directory(&mut self) {
+        if self.dir.len() <= MAX_DIRECTORY {
+            return;
+        }
+        let referenced: BTreeSet<PeerId> = self
+            .core
+            .known_peers()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let forgot = self.dir.prune(MAX_DIRECTORY, |p| {
+            referenced.contains(&p)
+                || self.links.contains_key(&p)
+                || self.connecting.contains_key(&p)
+                || self.seeds.contains(&p)
+                || self.retry.contains_key(&p)
+        });
+        tracing::debug!(forgot, "directory full; forgot peers no longer in use");
+    }
+
     fn on_event(&mut self, event: Event) {
+        if matches!(event, Event::Accepted { .. } | Event::Message { .. }) {
+            self.prune_directory();
+        }
         match event {
             Event::Accepted { link } => self.on_accepted(link),
             Event::Connected { peer, link } => {
@@ -1081,6 +1294,13 @@ impl Actor {
                     return;
                 }
                 tracing::warn!(peer = %self.show(peer), %error, "could not connect");
+                if let Some(seed) = self
+                    .dir
+                    .node_ref(peer)
+                    .filter(|_| self.seeds.contains(&peer))
+                {
+                    self.join.seed_failed(&seed, &error);
+                }
                 self.back_off(peer);
                 if !self.links.contains_key(&peer) {
                     self.feed(Input::PeerDown(peer));
@@ -1092,6 +1312,7 @@ impl Actor {
                     return;
                 }
                 let node = self.show(peer);
+                Counters::add(&self.counters.lost_links, 1);
                 match &error {
                     LinkError::Closed => tracing::debug!(peer = %node, "link closed by the peer"),
                     LinkError::Wire(e) => {
@@ -1119,6 +1340,11 @@ impl Actor {
                     self.feed(Input::PeerDown(peer));
                 }
             }
+            Event::Flood { peer, link, what } => {
+                if self.is_linked(peer, link) {
+                    self.drop_flooder(peer, what);
+                }
+            }
             Event::Dead { peer, link, silent } => {
                 if !self.is_linked(peer, link) {
                     return;
@@ -1140,7 +1366,12 @@ impl Actor {
             tracing::warn!(from = ?link.peer_addr(), "incoming link from a peer dropped recently for flooding; refused");
             return;
         }
-        let peer = match link.remote_listen_addr() {
+        let claimed = link.remote_listen_addr();
+        let listening = claimed.filter(|&addr| dialable(addr, self.listen));
+        if let Some(addr) = claimed.filter(|_| listening.is_none()) {
+            tracing::debug!(%addr, "a peer claimed a listening address no node can have; taken as none");
+        }
+        let peer = match listening {
             Some(addr) => {
                 let peer = self.dir.intern(NodeRef {
                     identity: remote,
@@ -1170,7 +1401,10 @@ impl Actor {
             return;
         }
         let known = self.links.contains_key(&peer) || self.connecting.contains_key(&peer);
-        if !known && self.peer_count() >= self.settings.max_peers {
+        if !known
+            && self.peer_count() >= self.settings.max_peers
+            && !self.make_room(Instant::now(), true)
+        {
             Counters::add(&self.counters.refused, 1);
             tracing::warn!(
                 peer = %self.show(peer),
@@ -1191,39 +1425,21 @@ impl Actor {
         if !linked.slots.iter().any(|s| s.id == link) {
             return;
         }
-        let limited = matches!(
-            msg,
-            Message::Request { .. }
-                | Message::Insert { .. }
-                | Message::StemRequest { .. }
-                | Message::StemInsert { .. }
-                | Message::InsertOffer { .. }
-                | Message::InsertData { .. }
-                | Message::Announce { .. }
-                | Message::FindSuccessor { .. }
-                | Message::Notify { .. }
-                | Message::GetPredecessor { .. }
-                | Message::GetSuccessorList { .. }
-                | Message::StoreTransfer { .. }
-                | Message::StoreOffer { .. }
-                | Message::StoreWant { .. }
-                | Message::Ping { .. }
-        );
-        if limited && !linked.bucket.take(now) {
-            let node = self.dir.node_ref(peer);
-            tracing::warn!(
-                peer = %DisplayRef(node),
-                rate = self.settings.request_rate,
-                burst = self.settings.request_burst,
-                "peer exceeded its request rate; dropping it"
-            );
-            Counters::add(&self.counters.flooders_dropped, 1);
-            if let Some(node) = node {
-                self.ban(node.identity);
-            }
-            self.close_peer(peer);
-            self.feed(Input::PeerDown(peer));
+        // Every message counts but the replies to what this node asked the
+        // peer: unsolicited answers and keepalives included, a peer may
+        // not make this node work (verify, look up, log) for free; but
+        // the answers to requests this node routed through it are this
+        // node's own doing, however many.
+        let solicited = is_reply(&msg)
+            && msg
+                .request_id()
+                .is_some_and(|id| linked.asked.contains(&id));
+        if !solicited && !linked.bucket.take(now) {
+            self.drop_flooder(peer, "messages");
             return;
+        }
+        if solicited && serves(&msg) {
+            linked.served += 1;
         }
         if !matches!(msg, Message::Ping { .. } | Message::Pong { .. }) {
             linked.last_used = now;
@@ -1267,6 +1483,72 @@ impl std::fmt::Display for DisplayRef {
     }
 }
 
+/// Whether a node may listen on `addr` and be dialled there (protocol
+/// §11.2): a unicast address (not unspecified, multicast or broadcast)
+/// with a port, and not this node's own `listen` address, which a peer
+/// could claim under another key to make this node dial itself.
+fn dialable(addr: SocketAddr, listen: SocketAddr) -> bool {
+    let unicast = match addr.ip() {
+        std::net::IpAddr::V4(ip) => {
+            !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast())
+        }
+        std::net::IpAddr::V6(ip) => !(ip.is_unspecified() || ip.is_multicast()),
+    };
+    unicast && addr.port() != 0 && addr != listen
+}
+
+/// Whether `msg`, sent to a peer, asks it something it answers under the
+/// same id.
+fn is_asking(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::Request { .. }
+            | Message::StemRequest { .. }
+            | Message::Insert { .. }
+            | Message::InsertOffer { .. }
+            | Message::InsertData { .. }
+            | Message::StemInsert { .. }
+            | Message::Announce { .. }
+            | Message::FindSuccessor { .. }
+            | Message::GetPredecessor { .. }
+            | Message::GetSuccessorList { .. }
+            | Message::StoreTransfer { .. }
+            | Message::StoreOffer { .. }
+    )
+}
+
+/// Whether `msg`, received, replies under its id to something a node asked.
+fn is_reply(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::DataFound { .. }
+            | Message::DataNotFound { .. }
+            | Message::RouteNotFound { .. }
+            | Message::RejectedLoop { .. }
+            | Message::InsertAccepted { .. }
+            | Message::InsertReply { .. }
+            | Message::AnnounceReply { .. }
+            | Message::SuccessorFound { .. }
+            | Message::Predecessor { .. }
+            | Message::SuccessorList { .. }
+            | Message::TransferAck { .. }
+            | Message::StoreWant { .. }
+    )
+}
+
+/// Whether `msg`, a reply, serves this node: data, an insert taken, a join
+/// helped, a ring query answered (not a refusal or a miss).
+fn serves(msg: &Message) -> bool {
+    is_reply(msg)
+        && !matches!(
+            msg,
+            Message::DataNotFound { .. }
+                | Message::RouteNotFound { .. }
+                | Message::RejectedLoop { .. }
+                | Message::InsertAccepted { .. }
+        )
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -1275,30 +1557,49 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Accepts connections and answers their handshakes, each in its own task
-/// bounded by [`LINK_TIMEOUT`]. Bytes that are not a handshake for this
-/// node end the connection, with a log line.
+/// bounded by [`ACCEPT_TIMEOUT`]. At [`MAX_HANDSHAKES_PER_ADDR`] from the
+/// new connection's address, or [`MAX_HANDSHAKES`] in all, the oldest
+/// unfinished handshake (from that address, or of all) is ended to make
+/// room: an honest handshake takes milliseconds, so only sockets left
+/// silent are ever old. Bytes that are not a handshake for this node end
+/// the connection, with a log line.
 async fn accept_loop(listener: TcpListener, identity: Arc<Identity>, events: mpsc::Sender<Event>) {
-    let mut handshakes = JoinSet::new();
+    let mut handshakes: JoinSet<u64> = JoinSet::new();
+    // Unfinished handshakes, oldest first: (number, address, task).
+    let mut pending: VecDeque<(u64, std::net::IpAddr, AbortHandle)> = VecDeque::new();
+    let mut next = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, from)) => {
-                    if handshakes.len() >= MAX_HANDSHAKES {
-                        tracing::warn!(%from, "too many handshakes in progress; connection refused");
-                        continue;
+                    let ip = from.ip();
+                    let oldest = if pending.iter().filter(|p| p.1 == ip).count() >= MAX_HANDSHAKES_PER_ADDR {
+                        pending.iter().position(|p| p.1 == ip)
+                    } else if pending.len() >= MAX_HANDSHAKES {
+                        Some(0)
+                    } else {
+                        None
+                    };
+                    if let Some((_, old, task)) = oldest.and_then(|i| pending.remove(i)) {
+                        tracing::debug!(%from, %old, "too many handshakes in progress; ending the oldest");
+                        task.abort();
                     }
                     let identity = Arc::clone(&identity);
                     let events = events.clone();
-                    handshakes.spawn(async move {
-                        match Link::accept(stream, &identity, LINK_TIMEOUT).await {
+                    let number = next;
+                    next += 1;
+                    let task = handshakes.spawn(async move {
+                        match Link::accept(stream, &identity, ACCEPT_TIMEOUT).await {
                             Ok((link, _)) => {
                                 let _ = events.send(Event::Accepted { link }).await;
                             }
                             Err(error) => {
-                                tracing::warn!(%from, %error, "incoming connection rejected");
+                                tracing::debug!(%from, %error, "incoming connection rejected");
                             }
                         }
+                        number
                     });
+                    pending.push_back((number, ip, task));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait a little.
@@ -1306,7 +1607,13 @@ async fn accept_loop(listener: TcpListener, identity: Arc<Identity>, events: mps
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
+            Some(done) = handshakes.join_next(), if !handshakes.is_empty() => {
+                // Finished or failed: it no longer holds a place (one
+                // ended to make room was taken out when it was ended).
+                if let Ok(number) = done {
+                    pending.retain(|p| p.0 != number);
+                }
+            }
         }
     }
 }
@@ -1326,6 +1633,7 @@ async fn read_loop(
     let dead_after = timers.keepalive * DEAD_AFTER_KEEPALIVES;
     let mut decoder = FrameDecoder::new();
     let mut heard = Instant::now();
+    let mut padding = TokenBucket::new(PADDING_RATE, PADDING_BURST, heard);
     loop {
         // `recv` is cancel-safe: a timeout loses nothing.
         let event = match tokio::time::timeout(timers.keepalive, reader.recv()).await {
@@ -1333,12 +1641,16 @@ async fn read_loop(
                 heard = Instant::now();
                 match decoder.push(&frame) {
                     Ok(Some(msg)) => Event::Message { peer, link, msg },
-                    Ok(None) => {
-                        if frame[0] == FRAME_PADDING {
-                            Counters::add(&counters.cover_received, 1);
-                        }
+                    Ok(None) if frame[0] != FRAME_PADDING => continue,
+                    Ok(None) if padding.take(heard) => {
+                        Counters::add(&counters.cover_received, 1);
                         continue;
                     }
+                    Ok(None) => Event::Flood {
+                        peer,
+                        link,
+                        what: "padding frames",
+                    },
                     Err(e) => Event::Down {
                         peer,
                         link,
@@ -1450,6 +1762,25 @@ mod tests {
     }
 
     #[test]
+    fn only_unicast_addresses_with_a_port_other_than_our_own_are_dialled() {
+        let me: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        for (addr, ok) in [
+            ("127.0.0.1:9001", true),
+            ("192.0.2.7:9000", true),
+            ("[::1]:9000", true),
+            ("127.0.0.1:9000", false),
+            ("0.0.0.0:9000", false),
+            ("127.0.0.1:0", false),
+            ("224.0.0.1:9000", false),
+            ("255.255.255.255:9000", false),
+            ("[::]:9000", false),
+            ("[ff02::1]:9000", false),
+        ] {
+            assert_eq!(dialable(addr.parse().unwrap(), me), ok, "{addr}");
+        }
+    }
+
+    #[test]
     fn a_rate_of_zero_is_no_limit() {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(0, 1, t0);
@@ -1504,19 +1835,13 @@ mod tests {
         let other = actor.dir.intern(Identity::generate().node_ref(addr(3)));
         let (tx, _rx) = mpsc::channel(1);
         let reader = tokio::spawn(std::future::pending::<()>());
-        let now = Instant::now();
-        actor.links.insert(
-            other,
-            Linked {
-                slots: vec![Slot {
-                    id: 0,
-                    tx,
-                    reader: reader.abort_handle(),
-                }],
-                bucket: TokenBucket::new(0, 1, now),
-                last_used: now,
-            },
-        );
+        let mut linked = Linked::new(&PeerConfig::default(), Instant::now());
+        linked.slots.push(Slot {
+            id: 0,
+            tx,
+            reader: reader.abort_handle(),
+        });
+        actor.links.insert(other, linked);
         actor.send_to(seed, Message::Ping { nonce: 0 });
         assert!(actor.connecting.is_empty());
         assert!(matches!(actor.inputs.pop_front(), Some(Input::PeerDown(p)) if p == seed));

@@ -64,6 +64,9 @@ pub const API_FILE: &str = "api";
 /// The file in the data directory that holds the API token (hex).
 pub const TOKEN_FILE: &str = "token";
 
+/// How long [`ApiClient::status`] waits for the node's answer.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The largest request body the API accepts by default: 1 GiB. The body is
 /// streamed into the node as it arrives (never held whole); a body that goes
 /// over the limit is refused with 413 when it does.
@@ -204,6 +207,9 @@ pub struct StatusReport {
     /// (absent from the status of older nodes).
     #[serde(default)]
     pub restored: bool,
+    /// The last seed a link could not be opened to, and why.
+    #[serde(default)]
+    pub seed_error: Option<String>,
     /// Peers with an open link.
     pub peers: usize,
     /// Peers the node knows of, linked or not.
@@ -222,6 +228,9 @@ pub struct StatusReport {
     pub connects: u64,
     /// Links closed as dead (nothing received for too long).
     pub dead_links: u64,
+    /// Links the other end closed or broke.
+    #[serde(default)]
+    pub lost_links: u64,
     /// Incoming links refused (the peer limit, or a peer banned).
     pub refused: u64,
     /// Peers dropped for exceeding the request rate.
@@ -694,6 +703,7 @@ async fn status(shared: &Shared) -> Response<ApiBody> {
         joined: stats.joined,
         join_attempts: stats.join_attempts,
         restored: stats.restored,
+        seed_error: stats.seed_error,
         peers: stats.peers,
         known: stats.known,
         references: stats.references,
@@ -703,6 +713,7 @@ async fn status(shared: &Shared) -> Response<ApiBody> {
         location: stats.location.as_fraction(),
         connects: stats.connects,
         dead_links: stats.dead_links,
+        lost_links: stats.lost_links,
         refused: stats.refused,
         flooders_dropped: stats.flooders_dropped,
         pings_sent: stats.pings_sent,
@@ -771,6 +782,14 @@ pub enum ClientError {
     /// The API or token file holds something unusable.
     #[error("{0}")]
     BadFile(String),
+    /// The node accepted the connection but did not answer in time.
+    #[error("the node at {addr} did not answer within {after:?}")]
+    NoAnswer {
+        /// The API address.
+        addr: SocketAddr,
+        /// How long the client waited.
+        after: Duration,
+    },
     /// The node could not be reached (connection refused, reset).
     #[error("cannot reach the node at {addr}: {source}")]
     Unreachable {
@@ -824,8 +843,9 @@ fn trailer_failure(value: &str) -> ClientError {
     }
 }
 
-/// `error` and its sources, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
+/// `error` and its sources, `: `-separated, leaving out a source whose
+/// text the line already holds (an error that prints its source too).
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
@@ -851,10 +871,19 @@ impl ApiClient {
     /// [`API_FILE`] and [`TOKEN_FILE`].
     pub fn from_data_dir(dir: &Path) -> Result<ApiClient, ClientError> {
         let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|source| ClientError::NoNode {
-                dir: dir.display().to_string(),
-                file: name.to_owned(),
-                source,
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| {
+                if source.kind() == io::ErrorKind::NotFound {
+                    ClientError::NoNode {
+                        dir: dir.display().to_string(),
+                        file: name.to_owned(),
+                        source,
+                    }
+                } else {
+                    // There, but unreadable (permissions, say): a node may
+                    // well be running; say what is wrong instead.
+                    ClientError::BadFile(format!("cannot read {}: {source}", path.display()))
+                }
             })
         };
         let addr_text = read(API_FILE)?;
@@ -989,13 +1018,23 @@ impl ApiClient {
         Ok(length)
     }
 
-    /// The node's state.
+    /// The node's state; [`ClientError::NoAnswer`] if it does not come
+    /// within [`STATUS_TIMEOUT`] (a node that accepts connections but is
+    /// frozen).
     pub async fn status(&self) -> Result<StatusReport, ClientError> {
-        let (response, _driver) = self
-            .request(Method::GET, "/status", full(Bytes::new()))
-            .await?;
-        let body = Self::small_body(response).await?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+        let ask = async {
+            let (response, _driver) = self
+                .request(Method::GET, "/status", full(Bytes::new()))
+                .await?;
+            let body = Self::small_body(response).await?;
+            serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+        };
+        tokio::time::timeout(STATUS_TIMEOUT, ask)
+            .await
+            .map_err(|_| ClientError::NoAnswer {
+                addr: self.addr,
+                after: STATUS_TIMEOUT,
+            })?
     }
 
     fn key_text(body: &[u8]) -> Result<String, ClientError> {

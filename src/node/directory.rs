@@ -92,6 +92,30 @@ impl Directory {
     pub(super) fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    /// Above `max` peers, forgets the longest-known ones that `in_use` does
+    /// not keep, down to three quarters of `max` (or as far as `in_use`
+    /// allows); how many it forgot. Ids are never reused, so a forgotten
+    /// peer met again gets a new one.
+    pub(super) fn prune(&mut self, max: usize, in_use: impl Fn(PeerId) -> bool) -> usize {
+        if self.by_id.len() <= max {
+            return 0;
+        }
+        let excess = self.by_id.len() - max * 3 / 4;
+        let gone: Vec<PeerId> = self
+            .by_id
+            .keys()
+            .copied()
+            .filter(|&id| !in_use(id))
+            .take(excess)
+            .collect();
+        for id in &gone {
+            if let Some(node) = self.by_id.remove(id) {
+                self.by_key.remove(&node.identity);
+            }
+        }
+        gone.len()
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +141,35 @@ mod tests {
         assert_eq!(dir.node_ref(ME), Some(node(0, 1)));
         assert_eq!(dir.find_identity(&[2; 32]), Some(b));
         assert_eq!(dir.len(), 2);
+    }
+
+    #[test]
+    fn pruning_forgets_the_oldest_peers_not_in_use() {
+        let mut dir = Directory::new(node(0, 1));
+        for i in 1..=100 {
+            dir.intern(NodeRef {
+                identity: [i; 32],
+                addr: node(0, 1).addr,
+            });
+        }
+        assert_eq!(dir.prune(100, |_| false), 0, "at the bound");
+        dir.intern(node(200, 5));
+        // Ids 1..=10 are in use; 101 peers, down to 75: the 26 oldest of
+        // the others go.
+        let forgot = dir.prune(100, |id| id.0 <= 10);
+        assert_eq!((forgot, dir.len()), (26, 75));
+        assert!(dir.node_ref(PeerId(1)).is_some() && dir.node_ref(PeerId(10)).is_some());
+        assert!(dir.node_ref(PeerId(11)).is_none() && dir.node_ref(PeerId(36)).is_none());
+        assert!(dir.node_ref(PeerId(37)).is_some());
+        assert_eq!(dir.find_identity(&[11; 32]), None);
+        // Met again: a new id.
+        assert_eq!(
+            dir.intern(NodeRef {
+                identity: [11; 32],
+                addr: node(0, 1).addr
+            }),
+            PeerId(102)
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(super) struct JoinState {
     attempts: AtomicU64,
     /// Woken when a link to a seed comes up while the node has not joined.
     seed_linked: Notify,
+    /// Why the last link to a seed could not be opened, for the operator.
+    seed_error: std::sync::Mutex<Option<String>>,
 }
 
 impl JoinState {
@@ -53,6 +55,18 @@ impl JoinState {
     /// Join attempts made so far, one per seed tried.
     pub(super) fn attempts(&self) -> u64 {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// A link to `seed` could not be opened, for `reason`.
+    pub(super) fn seed_failed(&self, seed: &NodeRef, reason: &dyn std::fmt::Display) {
+        if let Ok(mut last) = self.seed_error.lock() {
+            *last = Some(format!("{seed}: {reason}"));
+        }
+    }
+
+    /// The seed and reason of the last failed link to a seed, if any.
+    pub(super) fn seed_error(&self) -> Option<String> {
+        self.seed_error.lock().ok().and_then(|last| last.clone())
     }
 
     /// A link to a seed came up: an unjoined node tries again now rather

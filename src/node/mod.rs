@@ -100,9 +100,8 @@ pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_secs(1);
 /// Longest wait between reconnection attempts, unless configured otherwise.
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(300);
 
-/// Requests, inserts, announcements, Chord queries and transfers, and
-/// pings a peer may send per second
-/// on average, unless configured otherwise. Well above what an honest
+/// Messages a peer may send per second on average (every kind but the
+/// replies to requests this node sent it), unless configured otherwise. Well above what an honest
 /// neighbour sends on a fast link (a bulk transfer on loopback reaches
 /// about 2,700 requests a second, a 1 Gbit/s link carries at most about
 /// 3,800 blocks a second), far below a flood of one-frame messages.
@@ -203,9 +202,9 @@ pub struct PeerConfig {
     /// Longest wait between attempts (reconnections, join rounds); the
     /// wait doubles up to it.
     pub reconnect_max: Duration,
-    /// Requests, inserts, announcements, Chord queries and transfers, and
-    /// pings one peer may send per second on average; a peer that sends more is dropped. 0 turns the
-    /// limit off.
+    /// Messages one peer may send per second on average (every kind but
+    /// the replies to requests this node sent it); a peer that sends more
+    /// is dropped. 0 turns the limit off.
     pub request_rate: u32,
     /// How many of them a peer may send at once (at least 1).
     pub request_burst: u32,
@@ -382,7 +381,7 @@ impl From<routing::Failure> for NodeError {
 }
 
 /// A snapshot of a node's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStats {
     /// The protocol the node runs.
     pub mode: Mode,
@@ -397,6 +396,9 @@ pub struct NodeStats {
     /// Whether the node took its place (location and references) from its
     /// last run, saved in its data directory, instead of joining.
     pub restored: bool,
+    /// The last seed a link could not be opened to, and why (a wrong key
+    /// in its reference, nobody listening), if any.
+    pub seed_error: Option<String>,
     /// Peers with an open link.
     pub peers: usize,
     /// Peers in the directory (linked or not).
@@ -421,6 +423,9 @@ pub struct NodeStats {
     pub connects: u64,
     /// Links closed as dead (nothing received for too long).
     pub dead_links: u64,
+    /// Links the other end closed or broke (a peer that stopped, or was
+    /// killed).
+    pub lost_links: u64,
     /// Incoming links refused: the peer limit, or a peer dropped recently.
     pub refused: u64,
     /// Peers dropped for exceeding the request rate.

@@ -402,7 +402,9 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 1
             }
         } else {
-            htl - 1
+            // HTL 0 stays 0: a request that arrives with none left is
+            // answered here and never forwarded (it must not wrap to 255).
+            htl.saturating_sub(1)
         }
     }
 
