@@ -289,3 +289,44 @@ fn a_peer_flooding_padding_is_dropped_and_banned() {
     });
     assert_eq!(victim.newcomer_fetches("newcomer"), DOCS);
 }
+
+#[test]
+fn a_peer_that_never_reads_is_closed_and_others_are_served() {
+    let victim = Victim::new("adm-unread");
+    let rt = runtime();
+    let target = victim.node_ref();
+    let before = linked(&victim);
+    let started = Instant::now();
+    // Pings at 2000 a second (within the rate limit), never reading a
+    // Pong: the answers fill the socket, then the victim's send queue.
+    let sent = rt.block_on(async {
+        let link = Link::connect_to(&target, &Identity::generate(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (_reader, mut writer) = link.into_split();
+        let mut sent = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        while started.elapsed() < Duration::from_secs(40) {
+            tick.tick().await;
+            for _ in 0..20 {
+                if writer
+                    .send_message(&Message::Ping { nonce: sent })
+                    .await
+                    .is_err()
+                {
+                    return sent;
+                }
+                sent += 1;
+            }
+        }
+        sent
+    });
+    // Closed as stuck, not banned as a flooder, and well before the 40 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(39),
+        "the victim kept a link that reads nothing ({sent} pings sent)"
+    );
+    assert_eq!(linked(&victim), before);
+    assert!(victim.status("links").contains(" 0 flooders dropped"));
+    assert_eq!(victim.newcomer_fetches("newcomer"), DOCS);
+}

@@ -783,6 +783,8 @@ struct Recorded {
     down: Vec<u8>,
     /// Directions that have ended.
     ended: u8,
+    /// When each read of `up` ended, and `up`'s length then.
+    up_reads: Vec<(Instant, usize)>,
 }
 
 /// Forwards every connection made to it to `target`, recording what passes
@@ -825,6 +827,10 @@ async fn forward(
             let mut log = log.lock().unwrap();
             let side = if up { &mut log.up } else { &mut log.down };
             side.extend_from_slice(&buf[..n]);
+            if up {
+                let len = log.up.len();
+                log.up_reads.push((Instant::now(), len));
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
@@ -832,6 +838,93 @@ async fn forward(
     }
     let _ = to.shutdown().await;
     log.lock().unwrap().ended += 1;
+}
+
+/// When each whole record of `log.up` arrived at the relay.
+fn up_record_times(log: &Recorded) -> Vec<Instant> {
+    let mut times = Vec::new();
+    for &(at, len) in &log.up_reads {
+        while (times.len() + 1) * WIRE_FRAME_SIZE <= len {
+            times.push(at);
+        }
+    }
+    times
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_cover_traffic_a_lone_message_keeps_no_timing_of_its_own() {
+    let scratch = Scratch::new("cover-timing");
+    bounded(40, async {
+        // 20 padding frames a second: a mean of 50 ms between frames.
+        let cover = PeerConfig {
+            cover_rate: 20,
+            ..PeerConfig::default()
+        };
+        let a = start_with(&scratch.node(0), vec![], cover).await;
+        let (relay_addr, connections) = relay(a.node_ref().addr).await;
+        let via_relay = NodeRef {
+            identity: a.node_ref().identity,
+            addr: relay_addr,
+        };
+        let b = start_with(&scratch.node(1), vec![via_relay], cover).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // 30 lone requests at random moments (for keys nobody has: one
+        // frame each way).
+        let mut sent_at = Vec::new();
+        for i in 0..30u32 {
+            let wait = 150 + u64::from(rand::random::<u16>() % 250);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            sent_at.push(Instant::now());
+            let (missing, _) = chk::encode(format!("nobody has {i}").as_bytes()).unwrap();
+            assert!(b.get(&missing).await.is_err());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let log = connections.lock().unwrap()[0].clone();
+        let times = up_record_times(&log.lock().unwrap());
+        shutdown(&[a, b]).await;
+
+        // Which records were the requests: the first after each send.
+        let real: HashSet<usize> = sent_at
+            .iter()
+            .filter_map(|&s| times.iter().position(|&t| t >= s))
+            .collect();
+        let since = |t: Instant| t.duration_since(times[0]).as_secs_f64() * 1000.0;
+        // The observer of a fixed 50 ms grid (the cover before issue 14):
+        // a record off the grid between two records on it is a message.
+        let on_grid = |ms: f64| {
+            let off = ms.rem_euclid(50.0);
+            !(3.0..=47.0).contains(&off)
+        };
+        let flagged: Vec<usize> = (1..times.len().saturating_sub(1))
+            .filter(|&i| {
+                let (before, at, after) = (since(times[i - 1]), since(times[i]), since(times[i + 1]));
+                !on_grid(at - before) && on_grid(after - before)
+            })
+            .collect();
+        let hits = flagged.iter().filter(|i| real.contains(i)).count();
+        let precision = hits as f64 / flagged.len().max(1) as f64;
+        let base = real.len() as f64 / times.len() as f64;
+        // The gaps of a Poisson stream vary as much as their mean (a
+        // coefficient of variation of 1); a grid's hardly at all.
+        let gaps: Vec<f64> = times.windows(2).map(|w| since(w[1]) - since(w[0])).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let cv = var.sqrt() / mean;
+        eprintln!(
+            "{} records, {} requests; grid observer flags {} ({hits} requests): precision {precision:.2} against a base rate of {base:.2}; gaps: mean {mean:.1} ms, CV {cv:.2}",
+            times.len(),
+            real.len(),
+            flagged.len()
+        );
+        assert!(real.len() >= 25, "requests not found among the records");
+        assert!(times.len() > 150, "too little cover: {} records", times.len());
+        assert!(cv > 0.7, "gaps too regular: CV {cv:.2}");
+        assert!(
+            precision < 0.4,
+            "the grid observer picks out lone messages: precision {precision:.2}"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

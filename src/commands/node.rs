@@ -54,8 +54,8 @@ pub(crate) struct NodeArgs {
     /// must run the same. [default: freenet]
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
-    /// Cover traffic: padding frames per second on each link, sent in the
-    /// intervals in which the link has nothing else to send; 0 is off.
+    /// Cover traffic: about N padding frames a second on each idle link, at
+    /// random (exponential) times after its last frame; 0 is off.
     /// [default: 0]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(range(COVER_RATE)))]
     cover_rate: Option<u32>,

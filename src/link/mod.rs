@@ -156,6 +156,13 @@ pub enum LinkError {
     /// A direction has sealed 2^64 − 1 frames; Noise forbids the last nonce.
     #[error("nonce space exhausted; the link must be re-established")]
     NonceExhausted,
+    /// A write could not finish within `after`: the peer reads nothing of
+    /// what it is sent. The link is given up.
+    #[error("the peer read nothing of what it was sent for {after:?}; link given up")]
+    Stalled {
+        /// How long the write waited.
+        after: Duration,
+    },
     /// An earlier error on this half ended the link (or a send was cancelled
     /// midway, leaving the byte stream out of step).
     #[error("link is unusable after an earlier error")]

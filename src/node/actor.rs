@@ -88,9 +88,9 @@ const MAX_ASKED: usize = 256;
 const PADDING_RATE: u32 = 2 * super::MAX_COVER_RATE;
 const PADDING_BURST: u32 = 4 * super::MAX_COVER_RATE;
 
-/// How long a link's send queue may stay full (its peer not reading what
-/// it is sent) before the link is closed as stuck.
-const STUCK_AFTER: Duration = Duration::from_secs(10);
+/// How long one write to a link may take (its peer not reading what it is
+/// sent) before the link is closed as stalled.
+const STALL_AFTER: Duration = Duration::from_secs(10);
 
 /// Least time between two log lines about one peer's full send queue.
 const FULL_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -196,8 +196,6 @@ struct Linked {
     /// join helped): a peer that has served is never displaced by a new
     /// one.
     served: u64,
-    /// Since when the newest link's send queue has been full, if it is.
-    full_since: Option<Instant>,
     /// Messages dropped on a full queue, and when that was last logged.
     dropped: u64,
     logged_full: Option<Instant>,
@@ -211,7 +209,6 @@ impl Linked {
             last_used: now,
             asked: VecDeque::new(),
             served: 0,
-            full_since: None,
             dropped: 0,
             logged_full: None,
         }
@@ -863,7 +860,6 @@ impl Actor {
                     if let Some(id) = asked {
                         linked.ask(id);
                     }
-                    linked.full_since = None;
                     return;
                 }
                 Err(TrySendError::Full(back)) => {
@@ -905,11 +901,11 @@ impl Actor {
     }
 
     /// `msg` could not be queued for `peer`: its newest link's queue is
-    /// full, because the peer does not read what it is sent. A request
+    /// full, because the peer does not read what it is sent (a writer
+    /// that cannot write for [`STALL_AFTER`] ends the link). A request
     /// going to it is refused on its behalf at once, so the core tries
     /// another peer instead of waiting out a timeout; anything else is
-    /// dropped, logged once per [`FULL_LOG_EVERY`] with a count. A link
-    /// full for [`STUCK_AFTER`] is closed and its peer reported down.
+    /// dropped, logged once per [`FULL_LOG_EVERY`] with a count.
     fn queue_full(&mut self, peer: PeerId, msg: Message) {
         let now = Instant::now();
         let node = self.dir.node_ref(peer);
@@ -917,7 +913,6 @@ impl Actor {
             return;
         };
         linked.dropped += 1;
-        let since = *linked.full_since.get_or_insert(now);
         if linked
             .logged_full
             .is_none_or(|at| now.saturating_duration_since(at) >= FULL_LOG_EVERY)
@@ -930,12 +925,6 @@ impl Actor {
             );
         }
         self.refuse_for(peer, &msg);
-        if now.saturating_duration_since(since) >= STUCK_AFTER {
-            tracing::warn!(peer = %DisplayRef(node), ?since, "link stuck with a full send queue; closing it");
-            self.close_peer(peer);
-            self.back_off(peer);
-            self.inputs.push_back(Input::PeerDown(peer));
-        }
     }
 
     /// If `msg` is a request, insert or stem hop that could not go to
@@ -1173,7 +1162,6 @@ impl Actor {
             tx,
             reader: reader.abort_handle(),
         });
-        linked.full_since = None;
         if linked.slots.len() > MAX_LINKS_PER_PEER {
             // Dropping its sender lets the writer close the link cleanly.
             linked.slots.remove(0).reader.abort();
@@ -1689,13 +1677,16 @@ async fn write_loop(
     let start = tokio::time::Instant::now();
     let mut keepalive = tokio::time::interval_at(start + timers.keepalive, timers.keepalive);
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut cover = timers.cover.map(|period| {
-        let mut cover = tokio::time::interval_at(start + period, period);
-        cover.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        cover
-    });
-    // Whether a message went out since the last keepalive / cover tick.
-    let (mut sent_since_ping, mut sent_since_cover) = (false, false);
+    // Cover: after every frame this link sends (a message, a ping, a
+    // padding frame) the next padding frame is due an exponentially
+    // distributed time later, of mean `period`. The times are memoryless,
+    // so a lone message at some moment looks, in timing, like one more
+    // padding frame: an observer sees a Poisson stream either way.
+    let mut cover_at = timers
+        .cover
+        .map(|period| tokio::time::Instant::now() + exponential(period));
+    // Whether a message went out since the last keepalive tick.
+    let mut sent_since_ping = false;
     loop {
         let rekey_at = tokio::time::Instant::from_std(writer.rekey_deadline());
         // Each branch's send runs in the branch body, never as one of the
@@ -1704,44 +1695,50 @@ async fn write_loop(
             msg = queue.recv() => {
                 let Some(msg) = msg else { break };
                 sent_since_ping = true;
-                sent_since_cover = true;
-                writer.send_message(&msg).await
+                stall_bound(writer.send_message(&msg)).await
             }
             _ = keepalive.tick() => {
                 if std::mem::take(&mut sent_since_ping) {
                     Ok(())
                 } else {
                     Counters::add(&counters.pings_sent, 1);
-                    sent_since_cover = true;
-                    writer.send_message(&Message::Ping { nonce: OsRng.r#gen() }).await
+                    stall_bound(writer.send_message(&Message::Ping { nonce: OsRng.r#gen() })).await
                 }
             }
-            () = tick(cover.as_mut()) => {
-                if std::mem::take(&mut sent_since_cover) {
-                    Ok(())
-                } else {
-                    Counters::add(&counters.cover_sent, 1);
-                    writer.send_padding().await
-                }
+            () = sleep_until(cover_at) => {
+                Counters::add(&counters.cover_sent, 1);
+                stall_bound(writer.send_padding()).await
             }
-            () = tokio::time::sleep_until(rekey_at) => writer.rekey_if_due().await,
+            () = tokio::time::sleep_until(rekey_at) => stall_bound(writer.rekey_if_due()).await,
         };
         if let Err(error) = sent {
             let _ = events.send(Event::Down { peer, link, error }).await;
             return;
         }
+        if let (Some(period), Some(at)) = (timers.cover, cover_at.as_mut()) {
+            *at = tokio::time::Instant::now() + exponential(period);
+        }
     }
-    let _ = writer.shutdown().await;
+    let _ = stall_bound(writer.shutdown()).await;
 }
 
-/// The next tick of `interval`, or never.
-async fn tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
+/// `send`, or [`LinkError::Stalled`] if it cannot finish within
+/// [`STALL_AFTER`]: a peer that reads nothing would otherwise hold the
+/// writer (and the connection) forever. The link is unusable after either
+/// error, and the writer ends.
+async fn stall_bound(
+    send: impl std::future::Future<Output = Result<(), LinkError>>,
+) -> Result<(), LinkError> {
+    tokio::time::timeout(STALL_AFTER, send)
+        .await
+        .unwrap_or(Err(LinkError::Stalled { after: STALL_AFTER }))
+}
+
+/// An exponentially distributed wait of mean `mean` (inverse transform of
+/// a uniform draw from the OS RNG), capped at 20 means.
+fn exponential(mean: Duration) -> Duration {
+    let u: f64 = OsRng.gen_range(f64::EPSILON..1.0);
+    mean.mul_f64((-u.ln()).min(20.0))
 }
 
 #[cfg(test)]

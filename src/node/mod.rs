@@ -192,8 +192,9 @@ pub struct PeerConfig {
     /// link that received nothing for [`DEAD_AFTER_KEEPALIVES`] times this
     /// is closed and its peer reported down.
     pub keepalive: Duration,
-    /// Padding frames per second on each link, sent only in intervals in
-    /// which the link had no message to send; 0 turns cover traffic off.
+    /// Padding frames per second on each idle link: each is sent an
+    /// exponentially distributed time after the link's last frame; 0 turns
+    /// cover traffic off.
     /// At most [`MAX_COVER_RATE`].
     pub cover_rate: u32,
     /// Wait before the first reconnection attempt after a failure, and
