@@ -257,36 +257,67 @@ fn one_key_keeps_two_links_and_answers_go_to_the_newest() {
     assert_eq!(victim.newcomer_fetches("newcomer"), DOCS);
 }
 
+/// What a flooder sends, frame after frame.
+#[derive(Clone, Copy, Debug)]
+enum Flood {
+    Padding,
+    Pongs,
+    /// `DataNotFound`s for ids the victim never sent.
+    UnsolicitedAnswers,
+}
+
 #[test]
-fn a_peer_flooding_padding_is_dropped_and_banned() {
-    let victim = Victim::new("adm-padding");
+fn floods_of_padding_pongs_and_unsolicited_answers_are_dropped_and_banned() {
+    let victim = Victim::new("adm-flood");
     let rt = runtime();
     let target = victim.node_ref();
-    let identity = Identity::generate();
-    let started = Instant::now();
-    let sent = rt.block_on(async {
-        let mut link = Link::connect_to(&target, &identity, Duration::from_secs(5))
-            .await
-            .unwrap();
-        let mut sent = 0u64;
-        // Far more than the 4,000 a link may send at once.
-        while sent < 200_000 && link.send_padding().await.is_ok() {
-            sent += 1;
-        }
-        sent
-    });
-    assert!(sent < 200_000, "the victim took 200,000 padding frames");
-    assert!(started.elapsed() < Duration::from_secs(20));
-    let links = victim.status("links");
-    assert!(links.contains("1 flooders dropped"), "{links}");
-    // The same key is refused now.
-    rt.block_on(async {
-        let mut link = Link::connect_to(&target, &identity, Duration::from_secs(5))
-            .await
-            .unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(5), link.recv()).await;
-        assert!(matches!(answer, Ok(Err(_))), "a banned key kept its link");
-    });
+    for (n, kind) in [Flood::Padding, Flood::Pongs, Flood::UnsolicitedAnswers]
+        .into_iter()
+        .enumerate()
+    {
+        let identity = Identity::generate();
+        let started = Instant::now();
+        let sent = rt.block_on(async {
+            let mut link = Link::connect_to(&target, &identity, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let mut sent = 0u64;
+            // Far more than a link's allowance (a burst of 4,000 padding
+            // frames, 10,000 messages).
+            while sent < 100_000 && started.elapsed() < Duration::from_secs(30) {
+                let ok = match kind {
+                    Flood::Padding => link.send_padding().await,
+                    Flood::Pongs => link.send_message(&Message::Pong { nonce: sent }).await,
+                    Flood::UnsolicitedAnswers => {
+                        let id = fogstore::wire::RequestId(sent);
+                        link.send_message(&Message::DataNotFound { id }).await
+                    }
+                };
+                if ok.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+        assert!(sent < 100_000, "{kind:?}: the victim took {sent}");
+        let links = victim.status("links");
+        assert!(
+            links.contains(&format!(" {} flooders dropped", n + 1)),
+            "{kind:?}: {links}"
+        );
+        // The same key is refused now.
+        rt.block_on(async {
+            let mut link = Link::connect_to(&target, &identity, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(5), link.recv()).await;
+            assert!(
+                matches!(answer, Ok(Err(_))),
+                "{kind:?}: a banned key kept its link"
+            );
+        });
+    }
     assert_eq!(victim.newcomer_fetches("newcomer"), DOCS);
 }
 
