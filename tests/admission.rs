@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, Scratch, fog_bounded, pseudo_random, put_file, text};
+use common::{NodeProcess, Scratch, fog_bounded, pseudo_random, put_file, status_line, text};
 use fogstore::link::{Identity, Link, LinkError};
 use fogstore::wire::{Message, NodeRef};
 use tokio::io::AsyncReadExt;
@@ -84,15 +84,6 @@ impl Victim {
         }
         fetched
     }
-}
-
-fn status_line(dir: &str, name: &str) -> String {
-    let status = fog_bounded(&["status", "--data-dir", dir], b"", 10);
-    assert!(status.status.success(), "{}", text(&status.stderr));
-    text(&status.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no {name} line"))
 }
 
 /// How many peers the victim has linked (the number before "linked").

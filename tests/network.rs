@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, Scratch, fog_bounded, pseudo_random, put_file, text};
+use common::{NodeProcess, Scratch, fog_bounded, pseudo_random, put_file, status_line, text};
 
 /// `n` nodes: node i > 0 seeds from the node before it and from node 0.
 fn network(scratch: &Scratch, n: usize) -> Vec<NodeProcess> {
@@ -111,16 +111,6 @@ fn a_get_whose_holder_is_gone_exits_4_naming_the_block() {
         "{err}"
     );
     assert!(err.contains("route not found"), "{err}");
-}
-
-/// The value of `fog status`'s line `name` for the node in `dir`.
-fn status_line(dir: &str, name: &str) -> String {
-    let status = fog_bounded(&["status", "--data-dir", dir], b"", 10);
-    assert!(status.status.success(), "{}", text(&status.stderr));
-    text(&status.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no {name} line"))
 }
 
 #[test]

@@ -7,19 +7,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, Scratch, fog_bounded, text};
+use common::{NodeProcess, Scratch, fog_bounded, status_line, text};
 use fogstore::link::Identity;
 use fogstore::node::api;
-
-/// The value of `fog status`'s line `name` for the node in `dir`.
-fn status_line(dir: &str, name: &str) -> String {
-    let status = fog_bounded(&["status", "--data-dir", dir], b"", 15);
-    assert!(status.status.success(), "{}", text(&status.stderr));
-    text(&status.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no {name} line"))
-}
 
 #[test]
 fn a_seed_with_the_wrong_key_is_named_with_its_reason() {

@@ -289,6 +289,17 @@ pub fn put_file(file: &Path, doc: &[u8], dir: &str, secs: u64) -> (Output, Strin
     (put, key)
 }
 
+/// The value of `fog status`'s line `name` for the node in `dir` (the
+/// status must come within 15 s).
+pub fn status_line(dir: &str, name: &str) -> String {
+    let status = fog_bounded(&["status", "--data-dir", dir], b"", 15);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    text(&status.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no {name} line"))
+}
+
 /// `len` bytes from a fixed xorshift generator: incompressible, repeatable.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
