@@ -7,7 +7,6 @@ pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod key;
 pub(crate) mod node;
-mod node_config;
 pub(crate) mod put;
 pub(crate) mod sim;
 pub(crate) mod status;

@@ -13,9 +13,9 @@ use fogstore::node::{Mode, Node, NodeConfig, PeerConfig};
 use fogstore::wire::NodeRef;
 
 use super::Failure;
-use super::node_config::{
-    self, COVER_RATE, FileConfig, KEEPALIVE_SECS, MAX_PEERS, REQUEST_BURST, REQUEST_RATE,
-    parse_size,
+use fogstore::node::config::{
+    self as node_config, COVER_RATE, FileConfig, KEEPALIVE_SECS, MAX_PEERS, REQUEST_BURST,
+    REQUEST_RATE, parse_size,
 };
 
 /// Arguments of `fog node`. Every one but `--data-dir` can also be set in
@@ -119,7 +119,7 @@ struct Settings {
 fn settings(args: NodeArgs) -> Result<Settings> {
     let bad = |e: String| anyhow!(e).context(Failure::BadInput);
     let file = node_config::load(&args.data_dir)
-        .map_err(bad)?
+        .map_err(|e| bad(e.to_string()))?
         .unwrap_or_default();
     let FileConfig {
         listen,
@@ -141,7 +141,7 @@ fn settings(args: NodeArgs) -> Result<Settings> {
         args.seeds
     };
     if let Some(path) = args.seeds_file.or(seeds_file) {
-        all_seeds.extend(node_config::load_seeds(&path).map_err(bad)?);
+        all_seeds.extend(node_config::load_seeds(&path).map_err(|e| bad(e.to_string()))?);
     }
     let settings = Settings {
         listen: args

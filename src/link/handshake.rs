@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use snow::{Builder, HandshakeState, StatelessTransportState};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::LinkError;
@@ -84,6 +84,7 @@ impl Link {
         remote: &[u8; KEY_SIZE],
         timeout: Duration,
     ) -> Result<Link, LinkError> {
+        stream.set_nodelay(true)?;
         let state = tokio::time::timeout(timeout, initiate(&mut stream, identity, remote, None))
             .await
             .map_err(|_| LinkError::Timeout { after: timeout })??;
@@ -117,6 +118,7 @@ impl Link {
         let addr: SocketAddr = node.addr;
         let work = async {
             let mut stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
             let state = initiate(&mut stream, identity, &node.identity, listening).await?;
             Ok::<_, LinkError>((stream, state))
         };
@@ -141,6 +143,7 @@ impl Link {
         identity: &Identity,
         timeout: Duration,
     ) -> Result<(Link, [u8; KEY_SIZE]), LinkError> {
+        stream.set_nodelay(true)?;
         let (state, remote, listening) =
             tokio::time::timeout(timeout, respond(&mut stream, identity))
                 .await
@@ -162,14 +165,13 @@ fn builder<'a>(identity: &'a Identity) -> Result<Builder<'a>, LinkError> {
         .map_err(|e| LinkError::noise("setting up", e))
 }
 
-async fn initiate(
-    stream: &mut TcpStream,
+async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     identity: &Identity,
     remote: &[u8; KEY_SIZE],
     listening: Option<SocketAddr>,
 ) -> Result<StatelessTransportState, LinkError> {
     refuse_small_order(remote, "pinned static key")?;
-    stream.set_nodelay(true)?;
     let mut hs = builder(identity)?
         .remote_public_key(remote)
         .and_then(|b| b.build_initiator())
@@ -199,11 +201,25 @@ async fn initiate(
         .map_err(|e| LinkError::noise("entering transport mode", e))
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+/// Answers a handshake as the responder over any byte stream, and returns
+/// what the initiator proved and announced: its static public key and its
+/// listening address, if any. The transport keys are dropped; this is the
+/// whole of what [`Link::accept`] checks, without a socket, so that tests
+/// and the `handshake` fuzz target (docs/fuzzing.md) can drive the
+/// responder from memory (for example over `tokio::io::duplex`). It fails
+/// as [`Link::accept`] does, and has no deadline of its own.
+pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    identity: &Identity,
+) -> Result<([u8; KEY_SIZE], Option<SocketAddr>), LinkError> {
+    let (_, remote, listening) = respond(stream, identity).await?;
+    Ok((remote, listening))
+}
+
+async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     identity: &Identity,
 ) -> Result<(StatelessTransportState, [u8; KEY_SIZE], Option<SocketAddr>), LinkError> {
-    stream.set_nodelay(true)?;
     let mut hs = builder(identity)?
         .build_responder()
         .map_err(|e| LinkError::noise("setting up", e))?;
@@ -360,17 +376,24 @@ fn encode_addr(addr: SocketAddr) -> Vec<u8> {
 /// `(None, 0)` if the first byte is 0 (no address), `None` if the family
 /// byte is unknown.
 fn decode_addr(payload: &[u8]) -> Option<(Option<SocketAddr>, usize)> {
-    let port = |at: usize| u16::from_be_bytes([payload[at], payload[at + 1]]);
+    let port = |at: usize| {
+        Some(u16::from_be_bytes(
+            payload.get(at..at + 2)?.try_into().ok()?,
+        ))
+    };
     match payload.first()? {
         0 => Some((None, 0)),
         4 => {
             let ip: [u8; 4] = payload.get(1..5)?.try_into().ok()?;
-            Some((Some(SocketAddr::new(Ipv4Addr::from(ip).into(), port(5))), 7))
+            Some((
+                Some(SocketAddr::new(Ipv4Addr::from(ip).into(), port(5)?)),
+                7,
+            ))
         }
         6 => {
             let ip: [u8; 16] = payload.get(1..17)?.try_into().ok()?;
             Some((
-                Some(SocketAddr::new(Ipv6Addr::from(ip).into(), port(17))),
+                Some(SocketAddr::new(Ipv6Addr::from(ip).into(), port(17)?)),
                 19,
             ))
         }
@@ -478,5 +501,34 @@ mod tests {
         assert_eq!(decode_addr(&[0u8; 960]), Some((None, 0)));
         assert_eq!(decode_addr(&[5u8; 960]), None);
         assert_eq!(decode_addr(&[4, 1, 2]), None);
+        // The address without its port: refused, never read past the end.
+        assert_eq!(decode_addr(&[4, 1, 2, 3, 4, 5]), None);
+        assert_eq!(decode_addr(&[6; 18]), None);
+    }
+
+    /// [`answer`] runs the responder over an in-memory stream: an honest
+    /// initiator is answered with its key and address, one that pinned
+    /// another key is told apart from a broken handshake.
+    #[tokio::test]
+    async fn answer_drives_the_responder_from_memory() {
+        let initiator = Identity::from_private([5; 32]);
+        let responder = Identity::from_private([6; 32]);
+        let listening: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let (pinned, wrong) = (responder.public(), Identity::from_private([7; 32]).public());
+        let (mut a, mut b) = tokio::io::duplex(4 * WIRE_FRAME_SIZE);
+        let (dialled, answered) = tokio::join!(
+            initiate(&mut a, &initiator, &pinned, Some(listening)),
+            answer(&mut b, &responder),
+        );
+        dialled.unwrap();
+        assert_eq!(answered.unwrap(), (initiator.public(), Some(listening)));
+
+        let (mut a, mut b) = tokio::io::duplex(4 * WIRE_FRAME_SIZE);
+        let (_, answered) = tokio::join!(initiate(&mut a, &initiator, &wrong, None), async {
+            let answered = answer(&mut b, &responder).await;
+            drop(b);
+            answered
+        },);
+        assert!(matches!(answered, Err(LinkError::PeerKeyMismatch { .. })));
     }
 }

@@ -120,8 +120,7 @@ impl Token {
         }
         let mut bytes = [0u8; 32];
         for (byte, pair) in bytes.iter_mut().zip(text.chunks(2)) {
-            let digits = std::str::from_utf8(pair).ok()?;
-            *byte = u8::from_str_radix(digits, 16).ok()?;
+            *byte = hex_byte(pair)?;
         }
         Some(Token(bytes))
     }
@@ -739,8 +738,7 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            out.push(hex_byte(bytes.get(i + 1..i + 3)?)?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -748,6 +746,16 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The byte two hex digits (either case) spell, and nothing else: not
+/// `u8::from_str_radix`, which also takes a sign (`"+f"` would be 0x0f).
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let digit = |b: &u8| char::from(*b).to_digit(16);
+    match pair {
+        [high, low] => Some((digit(high)? * 16 + digit(low)?) as u8),
+        _ => None,
+    }
 }
 
 /// Encodes every byte of `text` outside `A-Z a-z 0-9 - _ . ~ @ ,` as `%XX`,
@@ -1124,6 +1132,9 @@ mod tests {
         assert!(!token.matches(&hex.as_bytes()[..63]));
         assert!(!token.matches(Token::generate().to_hex().as_bytes()));
         assert_eq!(Token::from_hex("xyz"), None);
+        assert_eq!(Token::from_hex(&hex.to_uppercase()), Some(token.clone()));
+        // 64 characters, but signs are not hex digits.
+        assert_eq!(Token::from_hex(&"+f".repeat(32)), None);
     }
 
     #[test]
@@ -1134,5 +1145,7 @@ mod tests {
         assert_eq!(percent_decode(&encoded).as_deref(), Some(uri));
         assert_eq!(percent_decode("%2"), None);
         assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%+f"), None);
+        assert_eq!(percent_decode("%2f").as_deref(), Some("/"));
     }
 }

@@ -31,6 +31,7 @@
 mod actor;
 pub mod api;
 mod backoff;
+pub mod config;
 mod core;
 mod directory;
 mod join;

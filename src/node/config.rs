@@ -15,44 +15,67 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use fogstore::node::Mode;
-use fogstore::wire::NodeRef;
+use crate::node::Mode;
+use crate::wire::NodeRef;
 use toml::{Table, Value};
 
 /// The configuration file's name inside the data directory.
-pub(crate) const CONFIG_FILE: &str = "fog.toml";
+pub const CONFIG_FILE: &str = "fog.toml";
 
 /// Allowed `--cover-rate` / `cover_rate`: padding frames per second.
-pub(crate) const COVER_RATE: RangeInclusive<u64> = 0..=fogstore::node::MAX_COVER_RATE as u64;
+pub const COVER_RATE: RangeInclusive<u64> = 0..=crate::node::MAX_COVER_RATE as u64;
 /// Allowed `--max-peers` / `max_peers`.
-pub(crate) const MAX_PEERS: RangeInclusive<u64> = 1..=10_000;
+pub const MAX_PEERS: RangeInclusive<u64> = 1..=10_000;
 /// Allowed `--keepalive-secs` / `keepalive_secs`.
-pub(crate) const KEEPALIVE_SECS: RangeInclusive<u64> = 1..=3_600;
+pub const KEEPALIVE_SECS: RangeInclusive<u64> = 1..=3_600;
 /// Allowed `--request-rate` / `request_rate` (0: no limit).
-pub(crate) const REQUEST_RATE: RangeInclusive<u64> = 0..=u32::MAX as u64;
+pub const REQUEST_RATE: RangeInclusive<u64> = 0..=u32::MAX as u64;
 /// Allowed `--request-burst` / `request_burst`.
-pub(crate) const REQUEST_BURST: RangeInclusive<u64> = 1..=u32::MAX as u64;
+pub const REQUEST_BURST: RangeInclusive<u64> = 1..=u32::MAX as u64;
 
-/// What `fog.toml` sets; `None` for keys it leaves out.
+/// What `fog.toml` sets; `None` for keys it leaves out. Each field is the
+/// `fog node` flag of the same name (`_` for `-`), checked against the
+/// same bounds.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct FileConfig {
-    pub(crate) listen: Option<SocketAddr>,
-    pub(crate) api_port: Option<u16>,
-    pub(crate) seeds: Option<Vec<NodeRef>>,
-    /// Already resolved against the data directory if it was relative.
-    pub(crate) seeds_file: Option<PathBuf>,
-    pub(crate) store_size: Option<u64>,
-    pub(crate) mode: Option<Mode>,
-    pub(crate) cover_rate: Option<u32>,
-    pub(crate) max_peers: Option<usize>,
-    pub(crate) keepalive_secs: Option<u64>,
-    pub(crate) request_rate: Option<u32>,
-    pub(crate) request_burst: Option<u32>,
+pub struct FileConfig {
+    /// `listen`: the address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// `api_port`: the client API's port on 127.0.0.1 (0: any free port).
+    pub api_port: Option<u16>,
+    /// `seeds`: node references to join through.
+    pub seeds: Option<Vec<NodeRef>>,
+    /// `seeds_file`: a seeds file, already resolved against the data
+    /// directory if it was relative.
+    pub seeds_file: Option<PathBuf>,
+    /// `store_size`: the datastore's size in bytes.
+    pub store_size: Option<u64>,
+    /// `mode`: Freenet or Chord routing.
+    pub mode: Option<Mode>,
+    /// `cover_rate`: padding frames per second per link.
+    pub cover_rate: Option<u32>,
+    /// `max_peers`: the most peers linked at once.
+    pub max_peers: Option<usize>,
+    /// `keepalive_secs`: the keepalive interval.
+    pub keepalive_secs: Option<u64>,
+    /// `request_rate`: requests per second allowed from one peer.
+    pub request_rate: Option<u32>,
+    /// `request_burst`: the burst allowed above `request_rate`.
+    pub request_burst: Option<u32>,
 }
+
+/// Why a `fog.toml`, a seeds file or a size was refused: one line naming
+/// the file, the key or line, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
 
 /// Reads `<data_dir>/fog.toml`; `Ok(None)` if there is none. Errors name
 /// the file (and the key).
-pub(crate) fn load(data_dir: &Path) -> Result<Option<FileConfig>, String> {
+pub fn load(data_dir: &Path) -> Result<Option<FileConfig>, ConfigError> {
+    load_text(data_dir).map_err(ConfigError)
+}
+
+fn load_text(data_dir: &Path) -> Result<Option<FileConfig>, String> {
     let path = data_dir.join(CONFIG_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text, data_dir)
@@ -65,7 +88,11 @@ pub(crate) fn load(data_dir: &Path) -> Result<Option<FileConfig>, String> {
 
 /// Parses the text of a `fog.toml` whose relative paths are relative to
 /// `data_dir`. Errors name the key, not the file.
-pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
+pub fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, ConfigError> {
+    parse_text(text, data_dir).map_err(ConfigError)
+}
+
+fn parse_text(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
     let table: Table = text
         .parse()
         .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.to_string().trim_end()))?;
@@ -116,8 +143,10 @@ pub(crate) fn parse(text: &str, data_dir: &Path) -> Result<FileConfig, String> {
             "store_size" => {
                 let in_key = |e: String| format!("key `store_size`: {e}");
                 let bytes = match value {
-                    Value::String(text) => parse_size(text).map_err(in_key)?,
-                    Value::Integer(n) if *n >= 0 => parse_size(&n.to_string()).map_err(in_key)?,
+                    Value::String(text) => parse_size_text(text).map_err(in_key)?,
+                    Value::Integer(n) if *n >= 0 => {
+                        parse_size_text(&n.to_string()).map_err(in_key)?
+                    }
                     _ => return Err(bad("a size such as \"256M\" or a number of bytes")),
                 };
                 config.store_size = Some(bytes);
@@ -182,14 +211,22 @@ fn describe(value: &Value) -> String {
 
 /// Reads a seeds file: one node reference a line, `#` comments, blank
 /// lines. Errors name the file and the line.
-pub(crate) fn load_seeds(path: &Path) -> Result<Vec<NodeRef>, String> {
+pub fn load_seeds(path: &Path) -> Result<Vec<NodeRef>, ConfigError> {
+    load_seeds_text(path).map_err(ConfigError)
+}
+
+fn load_seeds_text(path: &Path) -> Result<Vec<NodeRef>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("seeds file {}: cannot read: {e}", path.display()))?;
     parse_seeds(&text).map_err(|e| format!("seeds file {}: {e}", path.display()))
 }
 
 /// The node references in the text of a seeds file.
-pub(crate) fn parse_seeds(text: &str) -> Result<Vec<NodeRef>, String> {
+pub fn parse_seeds(text: &str) -> Result<Vec<NodeRef>, ConfigError> {
+    parse_seeds_text(text).map_err(ConfigError)
+}
+
+fn parse_seeds_text(text: &str) -> Result<Vec<NodeRef>, String> {
     let mut seeds = Vec::new();
     for (i, line) in text.lines().enumerate() {
         // A node reference never contains `#` (base64url, an address).
@@ -207,7 +244,11 @@ pub(crate) fn parse_seeds(text: &str) -> Result<Vec<NodeRef>, String> {
 
 /// Parses `123`, `64K`, `256M`, `2G` (case-insensitive, powers of 1024),
 /// at least 1M.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
+    parse_size_text(text).map_err(ConfigError)
+}
+
+fn parse_size_text(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (digits, unit) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
@@ -352,17 +393,20 @@ request_burst = 400
             ),
         ];
         for (text, expected) in cases {
-            let err = parse(text, dir()).unwrap_err();
+            let err = parse(text, dir()).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
         }
         let err = parse(
             &format!("seeds = [\"{REF_A}\", \"fog:nope@1.2.3.4:5\"]"),
             dir(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("key `seeds`, item 2: "), "{err}");
         // Broken TOML says where.
-        let err = parse("max_peers = 3\ncover_rate = = 1\n", dir()).unwrap_err();
+        let err = parse("max_peers = 3\ncover_rate = = 1\n", dir())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("not valid TOML"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
@@ -375,7 +419,9 @@ request_burst = 400
             Ok(vec![REF_A.parse().unwrap(), REF_B.parse().unwrap()])
         );
         assert_eq!(parse_seeds("# nothing\n"), Ok(vec![]));
-        let err = parse_seeds(&format!("{REF_A}\n# ok\nfog:broken\n")).unwrap_err();
+        let err = parse_seeds(&format!("{REF_A}\n# ok\nfog:broken\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("line 3: "), "{err}");
         assert!(err.ends_with("\"fog:broken\""), "{err}");
     }
