@@ -24,6 +24,8 @@
 //!   `BadPlaintext`, and a document it returns pads back to the plaintext.
 #![no_main]
 
+mod input;
+
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use ed25519_dalek::{Signer, SigningKey};
@@ -38,32 +40,7 @@ use fogstore::key::{
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
-/// A cursor that reads zeros once the input runs out.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> u8 {
-        self.array::<1>()[0]
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0; N];
-        let n = N.min(self.0.len());
-        out[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        out
-    }
-
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (head, tail) = self.0.split_at(n.min(self.0.len()));
-        self.0 = tail;
-        head
-    }
-
-    fn rest(self) -> &'a [u8] {
-        self.0
-    }
-}
+use input::Input;
 
 // ---- The specification (docs/protocol.md), independently of the crate ----
 

@@ -26,6 +26,8 @@
 //!   be slow: a DAG can name a petabyte with a few blocks).
 #![no_main]
 
+mod input;
+
 use std::sync::{Arc, OnceLock};
 
 use fogstore::block::chk::{self, ChkBlock};
@@ -36,38 +38,13 @@ use fogstore::client::splitfile::{
 use fogstore::key::ChkKey;
 use libfuzzer_sys::fuzz_target;
 
+use input::Input;
+
 const MAX_BLOCKS: usize = 12;
 /// Tops covering more document than this are parsed but not fetched.
 const MAX_FETCHED: u64 = 1030 * BLOCK_CAPACITY as u64;
 /// Documents up to this size are re-encoded to compare top keys.
 const MAX_REENCODED: usize = 64 * BLOCK_CAPACITY;
-
-/// A cursor that reads zeros once the input runs out.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.array::<1>()[0]
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0; N];
-        let n = N.min(self.0.len());
-        out[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        out
-    }
-
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (head, tail) = self.0.split_at(n.min(self.0.len()));
-        self.0 = tail;
-        head
-    }
-}
 
 fn parse(bytes: &[u8]) {
     let Ok(manifest) = Manifest::parse(bytes) else {
