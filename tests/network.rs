@@ -8,24 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, Scratch, fog_bounded, pseudo_random, put_file, status_line, text};
-
-/// `n` nodes: node i > 0 seeds from the node before it and from node 0.
-fn network(scratch: &Scratch, n: usize) -> Vec<NodeProcess> {
-    let mut nodes: Vec<NodeProcess> = Vec::new();
-    for i in 0..n {
-        let mut seeds: Vec<String> = Vec::new();
-        if i > 0 {
-            seeds.push(nodes[i - 1].node_ref.clone());
-        }
-        if i > 1 {
-            seeds.push(nodes[0].node_ref.clone());
-        }
-        let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
-        nodes.push(NodeProcess::start(&scratch.path(&format!("n{i}")), &seeds));
-    }
-    nodes
-}
+use common::{
+    NodeProcess, Scratch, fog_bounded, network, pseudo_random, put_file, status_line, text,
+};
 
 #[test]
 fn networks_of_2_3_and_8_default_processes_return_a_5_mib_document_put_elsewhere() {

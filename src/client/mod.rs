@@ -6,6 +6,11 @@
 //!   [`fetch`](splitfile::fetch), which reassembles a document from any
 //!   [`BlockSource`](splitfile::BlockSource).
 //!
-//! `docs/protocol.md` §12 specifies the format byte for byte.
+//! - [`signed`]: documents under `SSK@` and `KSK@` keys, inline in their
+//!   signed block or, when larger, as a [`redirect`] to a CHK splitfile.
+//!
+//! `docs/protocol.md` §12 specifies the formats byte for byte.
 
+pub mod redirect;
+pub mod signed;
 pub mod splitfile;

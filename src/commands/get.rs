@@ -15,7 +15,7 @@ use super::put::TransferBar;
 /// Arguments of `fog get`.
 #[derive(Args)]
 pub(crate) struct GetArgs {
-    /// The document's key, `CHK@…`.
+    /// The document's key: `CHK@…`, `SSK@…/name` or `KSK@name`.
     key: String,
     /// Where to write the document; standard output if not given. It is
     /// written to a temporary file beside it and renamed when complete, so
@@ -30,13 +30,12 @@ pub(crate) struct GetArgs {
 
 pub(crate) fn run(args: GetArgs) -> Result<()> {
     // A malformed key is refused before any node is asked.
-    match args.key.parse::<Key>().context(Failure::BadKey)? {
-        Key::Chk(_) => {}
-        _ => {
-            return Err(
-                anyhow::anyhow!("only CHK@ keys can be fetched yet").context(Failure::BadKey)
-            );
-        }
+    if let Key::SskInsert(_) = args.key.parse::<Key>().context(Failure::BadKey)? {
+        return Err(anyhow::anyhow!(
+            "SSK-INSERT@… is the secret insert URI; fetch with the request URI SSK@… \
+             (`fog key --inspect` prints it)"
+        )
+        .context(Failure::BadInput));
     }
     let client = super::client(&args.data_dir)?;
     let runtime = super::client_runtime()?;

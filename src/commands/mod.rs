@@ -34,6 +34,8 @@ pub(crate) enum Failure {
     TimedOut = 5,
     /// No node answers for the data directory.
     Unreachable = 6,
+    /// A signed key already holds a different document.
+    Collision = 7,
 }
 
 impl fmt::Display for Failure {
@@ -45,6 +47,7 @@ impl fmt::Display for Failure {
             Failure::NotFound => "not found",
             Failure::TimedOut => "timed out",
             Failure::Unreachable => "node unreachable",
+            Failure::Collision => "key taken",
         })
     }
 }
@@ -75,6 +78,7 @@ pub(crate) fn client_error(error: ClientError) -> anyhow::Error {
         ClientError::Status { code, .. } => match code {
             400 => Failure::BadKey,
             404 => Failure::NotFound,
+            409 => Failure::Collision,
             413 => Failure::BadInput,
             504 => Failure::TimedOut,
             _ => Failure::Other,

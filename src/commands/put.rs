@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
+use fogstore::key::Key;
 use fogstore::node::api::MAX_BODY;
 use fogstore::sim::progress::{NO_PROGRESS_ENV, REFRESH_HZ};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,6 +19,12 @@ use super::Failure;
 pub(crate) struct PutArgs {
     /// The file to publish; `-` reads standard input.
     file: PathBuf,
+    /// Publish under this signed key instead of the file's CHK: an insert
+    /// URI `SSK-INSERT@…/name` (from `fog key --ssk-new`) or `KSK@name`.
+    /// Prints the request URI (`SSK@…/name`, `KSK@name`) readers fetch
+    /// with. A key that already holds a different document is refused.
+    #[arg(long, value_name = "URI")]
+    key: Option<String>,
     /// The running node's data directory (where its `api` and `token`
     /// files are).
     #[arg(long, value_name = "DIR", default_value = super::DEFAULT_DATA_DIR)]
@@ -25,6 +32,10 @@ pub(crate) struct PutArgs {
 }
 
 pub(crate) fn run(args: PutArgs) -> Result<()> {
+    // A key that cannot publish is refused before any node is asked.
+    if let Some(uri) = &args.key {
+        check_insert_key(uri)?;
+    }
     let client = super::client(&args.data_dir)?;
     let (input, total) = open_input(&args.file)?;
     let bar = TransferBar::new("put", total);
@@ -32,11 +43,33 @@ pub(crate) fn run(args: PutArgs) -> Result<()> {
         inner: input,
         bar: bar.clone(),
     };
-    let result = super::client_runtime()?.block_on(client.put_reader(reader));
+    let runtime = super::client_runtime()?;
+    let result = match &args.key {
+        None => runtime.block_on(client.put_reader(reader)),
+        Some(uri) => runtime.block_on(client.put_reader_with_key(uri, reader)),
+    };
     bar.end(result.is_ok());
     let key = result.map_err(super::client_error)?;
     writeln!(io::stdout().lock(), "{key}")?;
     Ok(())
+}
+
+/// Fails unless `uri` is a key one publishes under: `SSK-INSERT@…` or
+/// `KSK@…`. A malformed URI is a bad key (exit 3, as `fog get` says); a
+/// well-formed one of the wrong type is bad usage (exit 2).
+fn check_insert_key(uri: &str) -> Result<()> {
+    let usage = |message: &str| Err(anyhow!("--key {message}").context(Failure::BadInput));
+    match uri.parse::<Key>().context(Failure::BadKey)? {
+        Key::SskInsert(_) | Key::Ksk(_) => Ok(()),
+        Key::Ssk(_) => usage(
+            "takes the insert URI SSK-INSERT@…/name (from `fog key --ssk-new`), not the \
+             request URI SSK@…/name, which only reads",
+        ),
+        Key::Chk(_) => usage(
+            "takes SSK-INSERT@…/name or KSK@name; a CHK is computed from the file \
+             (leave out --key)",
+        ),
+    }
 }
 
 /// Opens the input (refusing a file larger than the API accepts; standard

@@ -11,14 +11,21 @@
 //!
 //! - `PUT /document`, the document as body → 200, the `CHK@…` URI
 //!   (`text/plain`); the body is streamed into the node block by block;
-//! - `GET /document/{uri}` (percent-encoded or not) → 200, the verified bytes
+//! - `PUT /document/{insert-uri}` (`SSK-INSERT@…/name` or `KSK@name`,
+//!   percent-encoded or not), the document as body → 200, the request URI
+//!   (`SSK@…/name`, `KSK@name`); 409 if the key already holds a different
+//!   document;
+//! - `GET /document/{uri}` (`CHK@…`, `SSK@…/name` or `KSK@name`,
+//!   percent-encoded or not) → 200, the verified bytes
 //!   (`application/octet-stream`, chunked), streamed as they are fetched;
 //! - `GET /status` → 200, a JSON [`StatusReport`].
 //!
-//! Failures carry a one-line `text/plain` message: 400 for a malformed key,
-//! 401 for a wrong or missing token (no message), 404 for data or a route
-//! not found, 405 for another method, 413 for a body over the limit, 503 for
-//! an overloaded or stopping node, 504 for a timeout. A failure after a
+//! Failures carry a one-line `text/plain` message: 400 for a malformed key
+//! (or one of the wrong type: a request URI to publish under, an insert URI
+//! to fetch with), 401 for a wrong or missing token (no message), 404 for
+//! data or a route not found, 405 for another method, 409 for a signed key
+//! that already holds another document, 413 for a body over the limit, 503
+//! for an overloaded or stopping node, 504 for a timeout. A failure after a
 //! `GET` answer has started (a block lost midway) aborts the connection, so
 //! the client sees a broken transfer rather than a short document.
 //!
@@ -55,6 +62,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Mode, NodeError, NodeHandle};
+use crate::client::signed::{SignedInsert, SignedKey};
 use crate::key::Key;
 use crate::key::hash::sha256;
 
@@ -414,9 +422,12 @@ fn failure_status(error: &NodeError) -> StatusCode {
     match error.kind() {
         NodeError::Overloaded | NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         NodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        NodeError::Rejected | NodeError::Block(_) | NodeError::Splitfile(_) => {
-            StatusCode::BAD_GATEWAY
-        }
+        NodeError::Collision { .. } => StatusCode::CONFLICT,
+        NodeError::Rejected
+        | NodeError::Block(_)
+        | NodeError::Splitfile(_)
+        | NodeError::BadSigned { .. }
+        | NodeError::BadRedirect { .. } => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -427,7 +438,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
     }
     let path = req.uri().path().to_owned();
     match (req.method(), path.as_str()) {
-        (&Method::PUT, "/document") => put_document(shared, req).await,
+        (&Method::PUT, "/document") => put_document(shared, req, None).await,
+        (&Method::PUT, p) if p.starts_with("/document/") => {
+            let raw = p["/document/".len()..].to_owned();
+            put_document(shared, req, Some(&raw)).await
+        }
         (&Method::GET, "/status") => status(shared).await,
         (&Method::GET, p) if p.starts_with("/document/") => {
             let trailers = req
@@ -523,7 +538,38 @@ impl AsyncRead for IncomingReader {
     }
 }
 
-async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<ApiBody> {
+/// The insert key of `PUT /document/{uri}`: an `SSK-INSERT@…` or `KSK@…`
+/// URI, percent-encoded or not; or the 400 answer saying why not.
+fn insert_key(raw: &str) -> Result<SignedInsert, Box<Response<ApiBody>>> {
+    let bad = |message: String| Box::new(text(StatusCode::BAD_REQUEST, message));
+    let uri =
+        percent_decode(raw).ok_or_else(|| bad("malformed percent-encoding in the key".into()))?;
+    let key = uri
+        .parse::<Key>()
+        .map_err(|e| bad(format!("malformed key: {e}")))?;
+    match key {
+        Key::Ssk(_) => Err(bad(
+            "SSK@… is the request URI, which reads; publishing needs the insert URI \
+             SSK-INSERT@… (from `fog key --ssk-new`)"
+                .into(),
+        )),
+        Key::Chk(_) => Err(bad(
+            "a CHK is the hash of its document: PUT /document without a key".into(),
+        )),
+        key => Ok(SignedInsert::from_key(key).expect("SSK-INSERT or KSK")),
+    }
+}
+
+async fn put_document(
+    shared: &Shared,
+    req: Request<Incoming>,
+    key: Option<&str>,
+) -> Response<ApiBody> {
+    let key = match key.map(insert_key) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(answer)) => return *answer,
+    };
     let too_large = || {
         text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -539,7 +585,14 @@ async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<ApiBo
         return too_large();
     }
     let mut reader = IncomingReader::new(req.into_body(), shared.max_body);
-    let result = shared.node.put_reader(&mut reader).await;
+    let result = match &key {
+        None => shared.node.put_reader(&mut reader).await.map(Key::Chk),
+        Some(key) => shared
+            .node
+            .put_signed_reader(key, &mut reader)
+            .await
+            .map(|k| k.to_key()),
+    };
     match (result, reader.fault) {
         (_, Some(BodyFault::TooLarge)) => too_large(),
         (_, Some(BodyFault::Broken(e))) => {
@@ -547,7 +600,7 @@ async fn put_document(shared: &Shared, req: Request<Incoming>) -> Response<ApiBo
         }
         (Ok(key), None) => {
             tracing::debug!(bytes = reader.seen, "published through the client API");
-            text(StatusCode::OK, Key::Chk(key).to_string())
+            text(StatusCode::OK, key.to_string())
         }
         (Err(e), None) => node_failure(&e),
     }
@@ -639,13 +692,14 @@ async fn get_document(shared: &Shared, raw: &str, trailers: bool) -> Response<Ap
         );
     };
     let key = match uri.parse::<Key>() {
-        Ok(Key::Chk(key)) => key,
-        Ok(_) => {
+        Ok(Key::SskInsert(_)) => {
             return text(
                 StatusCode::BAD_REQUEST,
-                "only CHK keys can be fetched through the API yet",
+                "SSK-INSERT@… is the secret insert URI; fetch with the request URI SSK@… \
+                 (`fog key --inspect` prints it)",
             );
         }
+        Ok(key) => key,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("malformed key: {e}")),
     };
     // The fetch writes into a pipe as blocks arrive; the answer starts with
@@ -654,7 +708,13 @@ async fn get_document(shared: &Shared, raw: &str, trailers: bool) -> Response<Ap
     let (mut reader, mut writer) = tokio::io::duplex(STREAM_CHUNK);
     let node = shared.node.clone();
     let mut task = AbortOnDrop(tokio::spawn(async move {
-        let length = node.get_writer(&key, &mut writer).await?;
+        let length = match key {
+            Key::Chk(key) => node.get_writer(&key, &mut writer).await?,
+            key => {
+                let key = SignedKey::from_key(key).expect("SSK or KSK");
+                node.get_signed_writer(&key, &mut writer).await?
+            }
+        };
         writer.shutdown().await?;
         Ok(length)
     }));
@@ -936,7 +996,43 @@ impl ApiClient {
     /// [`STREAM_CHUNK`] bytes as it is read (on a thread of its own, as
     /// `reader` blocks): memory stays bounded whatever the size. A read
     /// error ends the transfer with [`ClientError::Local`].
-    pub async fn put_reader<R>(&self, mut reader: R) -> Result<String, ClientError>
+    pub async fn put_reader<R>(&self, reader: R) -> Result<String, ClientError>
+    where
+        R: std::io::Read + Send + 'static,
+    {
+        self.put_stream("/document".to_owned(), reader).await
+    }
+
+    /// Publishes `doc` under the signed key `insert_uri` (`SSK-INSERT@…` or
+    /// `KSK@…`); returns the request URI the node answered (`SSK@…`,
+    /// `KSK@…`). A key that already holds a different document gives
+    /// [`ClientError::Status`] with code 409.
+    pub async fn put_with_key(
+        &self,
+        insert_uri: &str,
+        doc: Vec<u8>,
+    ) -> Result<String, ClientError> {
+        let path = format!("/document/{}", percent_encode(insert_uri));
+        let (response, _driver) = self.request(Method::PUT, &path, full(doc)).await?;
+        let body = Self::small_body(response).await?;
+        Self::key_text(&body)
+    }
+
+    /// As [`ApiClient::put_reader`], under the signed key `insert_uri`, as
+    /// [`ApiClient::put_with_key`].
+    pub async fn put_reader_with_key<R>(
+        &self,
+        insert_uri: &str,
+        reader: R,
+    ) -> Result<String, ClientError>
+    where
+        R: std::io::Read + Send + 'static,
+    {
+        let path = format!("/document/{}", percent_encode(insert_uri));
+        self.put_stream(path, reader).await
+    }
+
+    async fn put_stream<R>(&self, path: String, mut reader: R) -> Result<String, ClientError>
     where
         R: std::io::Read + Send + 'static,
     {
@@ -963,7 +1059,7 @@ impl ApiClient {
             }
         });
         let result = self
-            .request(Method::PUT, "/document", ChannelBody(rx).boxed_unsync())
+            .request(Method::PUT, &path, ChannelBody(rx).boxed_unsync())
             .await;
         if let Ok(e) = failed_rx.try_recv() {
             return Err(ClientError::Local(e));
@@ -976,7 +1072,8 @@ impl ApiClient {
         Self::key_text(&body?)
     }
 
-    /// Fetches the document under `uri` (a `CHK@…` URI).
+    /// Fetches the document under `uri` (a `CHK@…`, `SSK@…` or `KSK@…`
+    /// URI).
     pub async fn get(&self, uri: &str) -> Result<Vec<u8>, ClientError> {
         let mut doc = Vec::new();
         self.get_writer(uri, &mut doc).await?;

@@ -49,15 +49,18 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::block::chk::ChkBlock;
-use crate::block::{BLOCK_CAPACITY, Block, BlockError, chk};
+use crate::block::ssk::SskBlock;
+use crate::block::{BLOCK_CAPACITY, Block, BlockError, ContentKind, chk};
+use crate::client::redirect::Redirect;
+use crate::client::signed::{Signed, SignedError, SignedInsert, SignedKey};
 use crate::client::splitfile::{
-    self, BlockSource, Encoder, Place, SourceError, SourceFuture, SplitfileError,
+    self, BlockSource, Encoder, Manifest, Place, SourceError, SourceFuture, SplitfileError,
 };
 use crate::key::hash::sha256;
 use crate::key::{ChkKey, Key, Location, NodeKey};
@@ -323,6 +326,42 @@ pub enum NodeError {
     /// The node has shut down.
     #[error("the node has shut down")]
     Stopped,
+    /// A signed key (SSK or KSK) already holds another document. A signed
+    /// key's block is never replaced: the insert was refused.
+    #[error(
+        "{uri} already holds a different document; a signed key's document is never replaced (publish under another name, e.g. a new edition)"
+    )]
+    Collision {
+        /// The request URI.
+        uri: String,
+    },
+    /// The signed block of a document could not be fetched or stored.
+    #[error("the signed block ({uri}): {source}")]
+    Signed {
+        /// The request URI.
+        uri: String,
+        /// Why.
+        source: Box<NodeError>,
+    },
+    /// The signed block was found but does not open, or holds a malformed
+    /// redirect.
+    #[error("the signed block ({uri}) does not open: {source}")]
+    BadSigned {
+        /// The request URI.
+        uri: String,
+        /// Why.
+        source: SignedError,
+    },
+    /// A redirect names a splitfile that is not the document it describes.
+    #[error("the {redirect} of {uri} leads to {found}")]
+    BadRedirect {
+        /// The request URI.
+        uri: String,
+        /// The redirect.
+        redirect: Redirect,
+        /// What its target holds instead.
+        found: String,
+    },
 }
 
 impl From<SplitfileError> for NodeError {
@@ -341,7 +380,7 @@ impl NodeError {
     /// can tell a missing document from a broken one.
     pub fn kind(&self) -> &NodeError {
         match self {
-            NodeError::NotStored { source, .. } => source.kind(),
+            NodeError::NotStored { source, .. } | NodeError::Signed { source, .. } => source.kind(),
             other => other,
         }
     }
@@ -546,7 +585,7 @@ impl NodeHandle {
     /// client operation's: they all take the same stem.
     pub async fn put(&self, doc: &[u8]) -> Result<ChkKey, NodeError> {
         let mut encoder = Encoder::new();
-        let mut inserts = Inserts::new(self);
+        let mut inserts = Inserts::new(self, rand::random());
         let mut input = doc;
         while let Some((key, block)) = encoder.push(&mut input)? {
             inserts.add(key, block).await?;
@@ -556,12 +595,26 @@ impl NodeHandle {
 
     /// As [`NodeHandle::put`], reading the document from `reader` one block
     /// at a time: memory stays bounded whatever its size.
-    pub async fn put_reader<R>(&self, mut reader: R) -> Result<ChkKey, NodeError>
+    pub async fn put_reader<R>(&self, reader: R) -> Result<ChkKey, NodeError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let (key, _) = self.put_reader_as(reader, rand::random()).await?;
+        Ok(key)
+    }
+
+    /// As [`NodeHandle::put_reader`], as part of client operation
+    /// `operation`; the key and the document's length.
+    async fn put_reader_as<R>(
+        &self,
+        mut reader: R,
+        operation: u64,
+    ) -> Result<(ChkKey, u64), NodeError>
     where
         R: AsyncRead + Unpin,
     {
         let mut encoder = Encoder::new();
-        let mut inserts = Inserts::new(self);
+        let mut inserts = Inserts::new(self, operation);
         let mut chunk = vec![0u8; BLOCK_CAPACITY];
         loop {
             let n = reader.read(&mut chunk).await?;
@@ -573,7 +626,14 @@ impl NodeHandle {
                 inserts.add(key, block).await?;
             }
         }
-        self.put_finish(encoder, inserts).await
+        let mut finish = encoder.finish()?;
+        let length = finish.document_len();
+        for (key, block) in finish.by_ref() {
+            inserts.add(key, block).await?;
+        }
+        inserts.wait().await?;
+        let key = finish.top().expect("an exhausted encoding has a top key");
+        Ok((key, length))
     }
 
     async fn put_finish(
@@ -587,6 +647,128 @@ impl NodeHandle {
         }
         inserts.wait().await?;
         Ok(finish.top().expect("an exhausted encoding has a top key"))
+    }
+
+    /// Publishes what `reader` yields under a signed key (`SSK-INSERT@…` or
+    /// `KSK@…`) and returns the key readers fetch it with. A document that
+    /// fits one block goes inline in the signed block; a larger one is put
+    /// as a CHK splitfile first, and the signed block holds a [`Redirect`]
+    /// to it (`docs/protocol.md` §12.7). All its blocks are one client
+    /// operation.
+    ///
+    /// The signed block is never replaced: if the insert meets a different
+    /// block already stored under the key, it fails with
+    /// [`NodeError::Collision`] (the splitfile, if any, stays published:
+    /// it is content-addressed, and harmless). Meeting the very same block
+    /// (the same document published again) is success.
+    pub async fn put_signed_reader<R>(
+        &self,
+        key: &SignedInsert,
+        mut reader: R,
+    ) -> Result<SignedKey, NodeError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let operation = rand::random();
+        let request = key.request();
+        let mut head = Vec::with_capacity(BLOCK_CAPACITY + 1);
+        (&mut reader)
+            .take(BLOCK_CAPACITY as u64 + 1)
+            .read_to_end(&mut head)
+            .await?;
+        let block = if head.len() <= BLOCK_CAPACITY {
+            key.seal_inline(&head)?
+        } else {
+            let (target, length) = self
+                .put_reader_as((&head[..]).chain(reader), operation)
+                .await?;
+            let redirect = Redirect::new(length, target)
+                .expect("a document over one block is a splitfile a redirect may name");
+            key.seal_redirect(&redirect)?
+        };
+        self.put_signed_block(&request, block, operation).await?;
+        Ok(request)
+    }
+
+    /// Inserts the signed block of `key`; a collision with another block is
+    /// an error, with the same block success.
+    async fn put_signed_block(
+        &self,
+        key: &SignedKey,
+        block: SskBlock,
+        operation: u64,
+    ) -> Result<(), NodeError> {
+        let op = ClientOp::Put {
+            key: key.node_key(),
+            data: Block::Ssk(block.clone()),
+            htl: None,
+            operation,
+        };
+        match self.op_retrying(op).await? {
+            ClientResult::Inserted => Ok(()),
+            ClientResult::Collision(existing) if existing.as_bytes() == block.as_bytes() => Ok(()),
+            ClientResult::Collision(_) => Err(NodeError::Collision {
+                uri: key.to_string(),
+            }),
+            ClientResult::Failed(failure) => Err(NodeError::Signed {
+                uri: key.to_string(),
+                source: Box::new(failure.into()),
+            }),
+            _ => Err(NodeError::Rejected),
+        }
+    }
+
+    /// Fetches the document under a signed key (`SSK@…` or `KSK@…`),
+    /// writing it to `sink`: the signed block's own document, or the CHK
+    /// splitfile its redirect names (checked to be a splitfile of the
+    /// length the redirect gives before any byte is written). Returns its
+    /// length. On an error `sink` may hold a prefix.
+    pub async fn get_signed_writer<W>(
+        &self,
+        key: &SignedKey,
+        sink: &mut W,
+    ) -> Result<u64, NodeError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let operation = rand::random();
+        let uri = key.to_string();
+        let op = ClientOp::Get {
+            key: key.node_key(),
+            htl: None,
+            operation,
+        };
+        let block = match self.op_retrying(op).await? {
+            ClientResult::Found(Block::Ssk(block)) => block,
+            ClientResult::Found(_) => {
+                return Err(NodeError::Block(BlockError::WrongKind {
+                    expected: crate::key::KeyKind::Ssk,
+                    got: crate::key::KeyKind::Chk,
+                }));
+            }
+            ClientResult::Failed(failure) => {
+                return Err(NodeError::Signed {
+                    uri,
+                    source: Box::new(failure.into()),
+                });
+            }
+            _ => return Err(NodeError::Rejected),
+        };
+        let opened = key.open(&block).map_err(|source| NodeError::BadSigned {
+            uri: uri.clone(),
+            source,
+        })?;
+        match opened {
+            Signed::Inline(bytes) => {
+                sink.write_all(&bytes).await?;
+                sink.flush().await?;
+                Ok(bytes.len() as u64)
+            }
+            Signed::Redirect(redirect) => {
+                self.get_writer_as(&redirect.target, operation, Some((&uri, redirect)), sink)
+                    .await
+            }
+        }
     }
 
     /// Encodes `doc` as [`NodeHandle::put`] does, but keeps every block in
@@ -654,9 +836,25 @@ impl NodeHandle {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
+        self.get_writer_as(key, rand::random(), None, sink).await
+    }
+
+    /// As [`NodeHandle::get_writer`], as part of client operation
+    /// `operation`; for the target of `redirect` (of the signed key
+    /// `uri`), first checks that it is a splitfile of the redirect's length.
+    async fn get_writer_as<W>(
+        &self,
+        key: &ChkKey,
+        operation: u64,
+        redirect: Option<(&str, Redirect)>,
+        sink: &mut W,
+    ) -> Result<u64, NodeError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
         let fetch = Fetch {
             node: self.clone(),
-            operation: rand::random(),
+            operation,
         };
         let block = fetch
             .node
@@ -670,6 +868,25 @@ impl NodeHandle {
                 })
             })?;
         let doc = chk::decode(key, &block)?;
+        if let Some((uri, redirect)) = redirect {
+            let found = match doc.kind {
+                ContentKind::Data => Some(format!("a single block of {} bytes", doc.bytes.len())),
+                ContentKind::Manifest => match Manifest::parse(&doc.bytes) {
+                    Ok(m) if m.total != redirect.length => {
+                        Some(format!("a splitfile of {} bytes", m.total))
+                    }
+                    // A malformed manifest is reported by the fetch.
+                    _ => None,
+                },
+            };
+            if let Some(found) = found {
+                return Err(NodeError::BadRedirect {
+                    uri: uri.to_owned(),
+                    redirect,
+                    found,
+                });
+            }
+        }
         Ok(splitfile::fetch_document(key, doc, Arc::new(fetch), sink).await?)
     }
 
@@ -804,10 +1021,10 @@ struct Inserts<'a> {
 }
 
 impl<'a> Inserts<'a> {
-    fn new(node: &'a NodeHandle) -> Inserts<'a> {
+    fn new(node: &'a NodeHandle, operation: u64) -> Inserts<'a> {
         Inserts {
             node,
-            operation: rand::random(),
+            operation,
             started: 0,
             tasks: VecDeque::with_capacity(INSERT_CONCURRENCY),
         }

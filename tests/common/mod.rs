@@ -270,6 +270,34 @@ impl Drop for NodeProcess {
     }
 }
 
+/// `n` nodes started with [`NodeProcess::start`]: node i > 0 seeds from
+/// the node before it and from node 0.
+pub fn network(scratch: &Scratch, n: usize) -> Vec<NodeProcess> {
+    network_with_args(scratch, n, &["--store-size", "16M"])
+}
+
+/// As [`network`], every node started with `args` (none: the settings a
+/// user gets from `fog node --data-dir DIR --seed REF`).
+pub fn network_with_args(scratch: &Scratch, n: usize, args: &[&str]) -> Vec<NodeProcess> {
+    let mut nodes: Vec<NodeProcess> = Vec::new();
+    for i in 0..n {
+        let mut seeds: Vec<String> = Vec::new();
+        if i > 0 {
+            seeds.push(nodes[i - 1].node_ref.clone());
+        }
+        if i > 1 {
+            seeds.push(nodes[0].node_ref.clone());
+        }
+        let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+        nodes.push(NodeProcess::start_with_args(
+            &scratch.path(&format!("n{i}")),
+            &seeds,
+            args,
+        ));
+    }
+    nodes
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
