@@ -12,6 +12,10 @@ layout, signing, node verification and decoding (section 5), KSK derivation
 section 7.2 in the specified order (section 7), and the document generators
 of section 8.
 
+It also implements the splitfile tree (section 12) and the redirect a
+signed block holds for a document over one block (section 12.7), for
+keys/splitfile.json and keys/redirect.json.
+
 For every vector in keys/chk.json, keys/ssk.json, keys/ksk.json and
 keys/invalid-uris.json it recomputes every expected field, decodes each
 block it produced back to the document, checks that a node accepts the
@@ -896,12 +900,95 @@ def check_splitfile(vector: dict) -> bool:
     return check.report()
 
 
+# --------------------------------------------------------------------------
+# Section 12.7: signed documents over one block, and redirects
+# --------------------------------------------------------------------------
+
+REDIRECT_MAGIC = b"FOGR"
+REDIRECT_VERSION = 1
+REDIRECT_LEN = 80
+MAX_SPLITFILE = BLOCK_CAPACITY * SPLIT_ENTRIES ** 4
+
+
+def redirect_encode(length: int, routing_key: bytes, crypto_key: bytes) -> bytes:
+    return (REDIRECT_MAGIC + bytes([REDIRECT_VERSION, 0, 0, 0])
+            + length.to_bytes(8, "big") + routing_key + crypto_key)
+
+
+def redirect_decode(data: bytes) -> tuple[int, bytes, bytes]:
+    """(length, routing key, crypto key); raises DecodeError, checking size,
+    magic, version, reserved bytes and length in that order."""
+    if len(data) != REDIRECT_LEN:
+        raise DecodeError(f"redirect of {len(data)} bytes")
+    if data[0:4] != REDIRECT_MAGIC:
+        raise DecodeError("bad redirect magic")
+    if data[4] != REDIRECT_VERSION:
+        raise DecodeError(f"redirect version {data[4]}")
+    if data[5:8] != bytes(3):
+        raise DecodeError("reserved redirect bytes not zero")
+    length = int.from_bytes(data[8:16], "big")
+    if not BLOCK_CAPACITY < length <= MAX_SPLITFILE:
+        raise DecodeError(f"redirect length {length}")
+    return length, data[16:48], data[48:80]
+
+
+def signed_keys(uri: str):
+    """(seed, public key, crypto key, name bytes, request URI) of an insert
+    URI: SSK-INSERT@... or KSK@..."""
+    parsed = parse_uri(uri)
+    if parsed[0] == "SSK-INSERT":
+        _, seed, crypto, name = parsed
+        public = ed25519_public_key(seed)
+        return seed, public, crypto, name.encode("utf-8"), format_ssk_uri(public, crypto, name)
+    if parsed[0] == "KSK":
+        seed, crypto = ksk_derive(parsed[1].encode("utf-8"))
+        return seed, ed25519_public_key(seed), crypto, parsed[1].encode("utf-8"), uri
+    raise ValueError(f"{uri} is not an insert key")
+
+
+def check_redirect(vector: dict) -> bool:
+    check = Check(f"redirect {vector['name']}")
+    document = _document(check, vector)
+    seed, public, crypto, name, request_uri = signed_keys(vector["key"])
+    expect = vector["expect"]
+    check.field("request_uri", expect["request_uri"], request_uri)
+    if len(document) <= BLOCK_CAPACITY:
+        body, kind, target = document, KIND_DATA, None
+        check.field("target", expect["target"], None)
+        check.field("redirect", expect["redirect"], None)
+    else:
+        r, k, _, _, _ = split_encode(document)
+        body, kind, target = redirect_encode(len(document), r, k), KIND_MANIFEST, (r, k)
+        check.field("target", expect["target"], format_chk_uri(r, k))
+        check.field("redirect", expect["redirect"], body.hex())
+    enc = ssk_encode(seed, crypto, name, body, kind)
+    check.field("routing_key", expect["routing_key"], enc["routing_key"].hex())
+    check.field("block_sha256", expect["block_sha256"], sha256(enc["block"]).hex())
+    check.true("node accepts the block", ssk_node_verify(enc["routing_key"], enc["block"]))
+    got_kind, got = ssk_decode(public, crypto, name, enc["block"])
+    if target is None:
+        check.true("inline document decodes", (got_kind, got) == (KIND_DATA, document))
+    else:
+        check.true("redirect decodes", got_kind == KIND_MANIFEST
+                   and redirect_decode(got) == (len(document),) + target)
+        for i, b in ((3, ord("M")), (4, 2), (7, 1)):
+            bad = bytearray(got)
+            bad[i] = b
+            try:
+                redirect_decode(bytes(bad))
+                check.true(f"redirect with byte {i} = {b} rejected", False)
+            except DecodeError:
+                pass
+    return check.report()
+
+
 FILES = (
     ("chk.json", check_chk),
     ("ssk.json", check_ssk),
     ("ksk.json", check_ksk),
     ("invalid-uris.json", check_invalid_uri),
     ("splitfile.json", check_splitfile),
+    ("redirect.json", check_redirect),
 )
 
 

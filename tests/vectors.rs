@@ -135,6 +135,15 @@ fn bless() -> bool {
     std::env::var_os("FOGSTORE_BLESS").is_some()
 }
 
+/// Checks `got` against the vector's `expect`, or, blessing, writes it there.
+fn expect_or_bless<T: PartialEq + std::fmt::Debug>(expect: &mut T, got: T, name: &str) {
+    if bless() {
+        *expect = got;
+    } else {
+        assert_eq!(*expect, got, "{name}");
+    }
+}
+
 fn load<T: for<'de> Deserialize<'de>>(file: &str) -> Vec<T> {
     let text = std::fs::read_to_string(path(file)).unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
@@ -238,11 +247,7 @@ fn ssk_vectors() {
             panic!()
         };
         assert_eq!(parsed_insert.to_public(), parsed);
-        if bless() {
-            v.expect = got;
-        } else {
-            assert_eq!(v.expect, got, "{}", v.name);
-        }
+        expect_or_bless(&mut v.expect, got, &v.name);
     }
     if bless() {
         save("ssk.json", &vectors);
@@ -275,11 +280,7 @@ fn ksk_vectors() {
             location: location_hex(&key),
             block_sha256: sha_hex(block.as_bytes()),
         };
-        if bless() {
-            v.expect = got;
-        } else {
-            assert_eq!(v.expect, got, "{}", v.uri);
-        }
+        expect_or_bless(&mut v.expect, got, &v.uri);
     }
     if bless() {
         save("ksk.json", &vectors);
@@ -307,5 +308,65 @@ fn invalid_uri_vectors() {
     }
     if bless() {
         save("invalid-uris.json", &vectors);
+    }
+}
+
+#[derive(Serialize, Deserialize, Default, PartialEq, Debug)]
+struct SignedOut {
+    request_uri: String,
+    /// The CHK splitfile the signed block redirects to; `None` for a
+    /// document inline in the signed block.
+    target: Option<String>,
+    /// The redirect's bytes (the signed block's document, content kind 1),
+    /// in hex; `None` inline.
+    redirect: Option<String>,
+    routing_key: String,
+    block_sha256: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedVector {
+    name: String,
+    /// The insert key: `SSK-INSERT@…` or `KSK@…`.
+    key: String,
+    document: DocSpec,
+    document_sha256: String,
+    expect: SignedOut,
+}
+
+#[test]
+fn redirect_vectors() {
+    use fogstore::client::redirect::Redirect;
+    use fogstore::client::signed::{Signed, SignedInsert};
+    use fogstore::client::splitfile;
+
+    let mut vectors: Vec<SignedVector> = load("redirect.json");
+    for v in &mut vectors {
+        let doc = check_document(&v.name, &v.document, &mut v.document_sha256);
+        let key = SignedInsert::from_key(v.key.parse().unwrap()).expect("an insert key");
+        let request = key.request();
+        let (block, redirect) = if doc.len() <= BLOCK_CAPACITY {
+            (key.seal_inline(&doc).unwrap(), None)
+        } else {
+            let (top, _) = splitfile::encode_all(&doc).unwrap();
+            let redirect = Redirect::new(doc.len() as u64, top).unwrap();
+            (key.seal_redirect(&redirect).unwrap(), Some(redirect))
+        };
+        let opened = request.open(&block).unwrap();
+        match redirect {
+            None => assert_eq!(opened, Signed::Inline(doc.clone()), "{}", v.name),
+            Some(r) => assert_eq!(opened, Signed::Redirect(r), "{}", v.name),
+        }
+        let got = SignedOut {
+            request_uri: request.to_string(),
+            target: redirect.map(|r| Key::Chk(r.target).to_string()),
+            redirect: redirect.map(|r| hex::encode(r.to_bytes())),
+            routing_key: request.node_key().routing.to_string(),
+            block_sha256: sha_hex(block.as_bytes()),
+        };
+        expect_or_bless(&mut v.expect, got, &v.name);
+    }
+    if bless() {
+        save("redirect.json", &vectors);
     }
 }
