@@ -296,6 +296,12 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         &self.store
     }
 
+    /// The store, for the driver to make what the core asked durable
+    /// ([`Store::commit`]).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// The return-path cache, if enabled.
     pub fn cache(&self) -> Option<&S> {
         self.cache.as_ref()

@@ -271,6 +271,12 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         &self.store
     }
 
+    /// The datastore, for the driver to make what the core asked durable
+    /// ([`Store::commit`]).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Whether this node would answer a `Request` carrying `id` with
     /// `RejectedLoop`: the id is in flight here (a request or an
     /// announcement) or among the last `loop_memory` finished. What a

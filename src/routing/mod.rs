@@ -97,11 +97,15 @@ pub trait Store<C: Content> {
     /// Stores `data` under `key`, evicting the least recently used entry if
     /// full. The core only calls this with verified data.
     fn put(&mut self, key: C::Key, data: C::Data);
-    /// Makes what this node acknowledges durable: called after it stored a
-    /// block that it tells a peer it now holds (the end of an insert's
-    /// path; a Chord transfer or replica). Other puts may wait: a store
-    /// that batches its writes to disk loses at most those in a crash. A
-    /// store in memory has nothing to do.
+    /// Asks that what this node acknowledges be durable before any message
+    /// the core sends after this call leaves the node: called after it
+    /// stored a block that it tells a peer it now holds (the end of an
+    /// insert's path; a Chord transfer or replica). The driver keeps that
+    /// promise: the node holds back the messages that follow and syncs its
+    /// disk store once for all the inputs it handled together, then sends
+    /// them (a group commit). Other puts may wait longer: a store that
+    /// batches its writes to disk loses at most those in a crash. A store
+    /// in memory has nothing to do.
     fn commit(&mut self) {}
     /// Every key held, in no particular order, without marking any used
     /// (Chord mode hands keys over when its neighbours change).
