@@ -1240,8 +1240,10 @@ impl Actor {
     /// Closes every link to `peer`.
     /// Closes a misbehaving peer's links, with the reason in the log, and
     /// queues its `PeerDown` for the core.
-    fn drop_peer(&mut self, peer: PeerId, reason: &str) {
-        tracing::warn!(peer = %self.show(peer), reason, "dropping a misbehaving peer");
+    /// Closes a misbehaving peer's link, for a core's [`crate::routing::DropReason`] or a
+    /// message this node could not translate.
+    fn drop_peer(&mut self, peer: PeerId, reason: impl std::fmt::Display) {
+        tracing::warn!(peer = %self.show(peer), %reason, "dropping a misbehaving peer");
         self.close_peer(peer);
         self.inputs.push_back(Input::PeerDown(peer));
     }

@@ -560,8 +560,31 @@ pub enum Output<C: Content> {
         /// The peer.
         peer: PeerId,
         /// Why, for the log.
-        reason: &'static str,
+        reason: DropReason,
     },
+}
+
+/// Why a core drops a peer: every case is a peer breaking the protocol in
+/// a way no honest peer does, so the drivers close its link (the node) or
+/// count it (the simulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum DropReason {
+    /// The data of an insert it sent does not verify against its key.
+    #[error("insert data fails verification")]
+    BadInsertData,
+    /// The data it returned for a request does not verify against the key.
+    #[error("returned data fails verification")]
+    BadReturnedData,
+    /// Data it handed over in a Chord store transfer does not verify.
+    #[error("transferred data fails verification")]
+    BadTransferredData,
+    /// It sent a message of the other mode (Chord to a Freenet-mode node,
+    /// or Freenet to a Chord-mode one).
+    #[error("sent a message of the other routing mode")]
+    WrongMode,
+    /// Its Chord `Notify` named a node other than itself.
+    #[error("notify names another node")]
+    NotifyNamesAnother,
 }
 
 /// A protocol core as its drivers (the simulator, the node) see it: fed
@@ -572,8 +595,10 @@ pub trait Protocol {
     /// Feeds one event; drain [`Protocol::poll`] afterwards.
     fn handle<R: Rng + ?Sized>(&mut self, now: Time, input: Input<Self::Content>, rng: &mut R);
     /// The next thing the driver must do, in order.
+    #[must_use]
     fn poll(&mut self) -> Option<Output<Self::Content>>;
     /// When the core next needs [`Input::Timeout`], if ever.
+    #[must_use]
     fn poll_timeout(&self) -> Option<Time>;
     /// The node's location on the ring.
     fn location(&self) -> Location;
