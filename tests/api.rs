@@ -575,7 +575,8 @@ async fn documents_round_trip_and_failures_have_their_codes() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(code(client.get("KSK@hello").await), 400);
+        // A keyword key is fetched like any other: none was published.
+        assert_eq!(code(client.get("KSK@hello").await), 404);
         // A key no one has: 404.
         let other = "CHK@AyzYtSzbSP3eIj-yyYlaIz5y20KyDeaSGzgH6ahkYfw,KEO8JK1zK5jvYMY-yqBLEq0LPfnitPa91G7vh6VR5Gs";
         assert_eq!(code(client.get(other).await), 404);
