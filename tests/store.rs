@@ -104,6 +104,11 @@ fn index_entries(dir: &Path) -> std::collections::HashMap<[u8; 33], (u64, u64)> 
         .collect()
 }
 
+/// The length of the CHK slot file in store `dir`.
+fn chk_slots_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("chk.slots")).unwrap().len()
+}
+
 /// Overwrites the slot the index on disk gives `key` with `bytes`.
 fn write_slot(dir: &Path, key: &NodeKey, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
@@ -300,20 +305,13 @@ fn a_corrupt_block_is_deleted_and_reported_absent() {
     assert_eq!(store.errors(), 0, "corruption is not an I/O error");
     // The freed slots are reused: new blocks go into them, not past the
     // end of the file.
-    let file_len = std::fs::metadata(dir.path().join("chk.slots"))
-        .unwrap()
-        .len();
+    let file_len = chk_slots_len(dir.path());
     for i in 10..13 {
         let (k, b) = chk_block(i);
         store.put(k, b);
     }
     drop(store);
-    assert_eq!(
-        std::fs::metadata(dir.path().join("chk.slots"))
-            .unwrap()
-            .len(),
-        file_len
-    );
+    assert_eq!(chk_slots_len(dir.path()), file_len);
     // The bad entries are gone from the index on disk.
     assert_eq!(index_entries(dir.path()).len(), 4);
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
@@ -368,9 +366,7 @@ fn entries_edited_from_outside_are_reconciled_on_open() {
     drop(store);
     assert_eq!(index_entries(dir.path()).len(), 1);
     // The slots freed by the dropped entries are reused.
-    let file_len = std::fs::metadata(dir.path().join("chk.slots"))
-        .unwrap()
-        .len();
+    let file_len = chk_slots_len(dir.path());
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
     for (k, b) in &blocks[..3] {
         store.put(*k, b.clone());
@@ -379,12 +375,7 @@ fn entries_edited_from_outside_are_reconciled_on_open() {
         assert_eq!(store.get(k), Some(b.clone()));
     }
     drop(store);
-    assert_eq!(
-        std::fs::metadata(dir.path().join("chk.slots"))
-            .unwrap()
-            .len(),
-        file_len
-    );
+    assert_eq!(chk_slots_len(dir.path()), file_len);
 }
 
 #[test]
@@ -433,12 +424,7 @@ fn a_store_of_the_first_layout_is_moved_into_slots() {
         .collect();
     assert_eq!(tables, vec!["index".to_string()]);
     drop((txn, db));
-    assert_eq!(
-        std::fs::metadata(dir.path().join("chk.slots"))
-            .unwrap()
-            .len(),
-        3 * chk_size()
-    );
+    assert_eq!(chk_slots_len(dir.path()), 3 * chk_size());
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(store.len(), 4);
     assert_eq!(store.get(&k_ssk), Some(b_ssk));

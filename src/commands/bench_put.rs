@@ -19,6 +19,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use rand::{RngCore, SeedableRng};
 
+use fogstore::node::api::{ApiClient, StatusReport};
+
 use super::RemoveOnDrop;
 
 /// Arguments of `fog bench put`.
@@ -109,22 +111,30 @@ impl NodeChild {
             fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / 100.0)
     }
+}
 
-    /// Blocks in its store, from `fog status`.
-    fn store_blocks(&self, fog: &Path) -> Option<u64> {
-        let out = Command::new(fog)
-            .arg("status")
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-            l.strip_prefix("store")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+/// The nodes' status, through their APIs, in node order.
+struct Statuses {
+    runtime: tokio::runtime::Runtime,
+    clients: Vec<ApiClient>,
+}
+
+impl Statuses {
+    fn new(nodes: &[NodeChild]) -> Result<Statuses> {
+        Ok(Statuses {
+            runtime: super::client_runtime()?,
+            clients: nodes
+                .iter()
+                .map(|node| super::client(&node.dir))
+                .collect::<Result<_>>()?,
         })
+    }
+
+    /// Node `i`'s status.
+    fn status(&self, i: usize) -> Result<StatusReport> {
+        self.runtime
+            .block_on(self.clients[i].status())
+            .map_err(super::client_error)
     }
 }
 
@@ -137,21 +147,10 @@ const SETTLE_QUIET: Duration = Duration::from_secs(1);
 /// `SETTLE_QUIET`: a put started while the nodes are still linking to the
 /// peers their joins found reaches fewer of them, so its speed would
 /// measure the start-up, not the network. Returns the wait and the counts.
-fn settle(nodes: &[NodeChild]) -> Result<(Duration, Vec<usize>)> {
-    let runtime = super::client_runtime()?;
-    let clients = nodes
-        .iter()
-        .map(|node| super::client(&node.dir))
-        .collect::<Result<Vec<_>>>()?;
+fn settle(statuses: &Statuses) -> Result<(Duration, Vec<usize>)> {
     let links = || -> Result<Vec<usize>> {
-        clients
-            .iter()
-            .map(|client| {
-                let status = runtime
-                    .block_on(client.status())
-                    .map_err(super::client_error)?;
-                Ok(status.peers)
-            })
+        (0..statuses.clients.len())
+            .map(|i| Ok(statuses.status(i)?.peers))
             .collect()
     };
     let start = Instant::now();
@@ -236,7 +235,8 @@ pub(crate) fn run_put(args: PutArgs) -> Result<()> {
             &seeds,
         )?);
     }
-    let (settled, links) = settle(&nodes)?;
+    let statuses = Statuses::new(&nodes)?;
+    let (settled, links) = settle(&statuses)?;
     writeln!(
         out,
         "network: links settled {:.1} s after the last node started, {}–{} per node",
@@ -288,9 +288,9 @@ pub(crate) fn run_put(args: PutArgs) -> Result<()> {
         bail!("the document fetched through node {} differs", n - 1);
     }
 
-    let blocks: u64 = nodes
-        .iter()
-        .filter_map(|node| node.store_blocks(&fog))
+    let blocks: u64 = (0..n)
+        .filter_map(|i| statuses.status(i).ok())
+        .map(|status| status.store_blocks as u64)
         .sum();
     let mb = size as f64 / 1e6;
     let rate = mb / put_secs;
