@@ -8,4 +8,5 @@
 //!
 //! `docs/protocol.md` §12 specifies the format byte for byte.
 
+pub mod fec;
 pub mod splitfile;
