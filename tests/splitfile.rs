@@ -10,8 +10,9 @@ use std::time::Duration;
 use fogstore::block::{BLOCK_CAPACITY, ContentKind, chk};
 use fogstore::client::splitfile::{
     self, BlockSource, Blocks, ENTRY_SIZE, Encoder, FecManifest, FetchOptions, Layout,
-    MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_ENTRIES, Manifest, ManifestError, MemorySource, Place,
-    SourceError, SourceFuture, SplitfileError, span,
+    MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_DOCUMENT_SIZE, MAX_ENTRIES, MAX_SEGMENTS, Manifest,
+    ManifestError, MemorySource, Place, SourceError, SourceFuture, SplitfileError, segments_per,
+    span,
 };
 use fogstore::key::{ChkKey, Key};
 use proptest::prelude::*;
@@ -60,6 +61,13 @@ fn constants_follow_from_the_block_size() {
     assert_eq!(span(0), 32760);
     assert_eq!(span(1), 511 * 32760);
     assert_eq!(span(4), 32760 * 511u64.pow(4));
+    // A level-4 top lists 511 manifests of 511 of 511 segment manifests.
+    assert_eq!(segments_per(1), 1);
+    assert_eq!(segments_per(MAX_DEPTH), 511u64.pow(3));
+    assert_eq!(MAX_SEGMENTS, 511u64.pow(3));
+    assert!(MAX_SEGMENTS < u64::from(u32::MAX));
+    assert_eq!(MAX_DOCUMENT_SIZE, 511u64.pow(3) * 128 * 32760);
+    assert_eq!(Layout::new(MAX_DOCUMENT_SIZE).top_level(), MAX_DEPTH);
 }
 
 /// Encodes a document of `size` pseudo-random bytes, checks the block count
@@ -643,6 +651,22 @@ fn a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole() {
         source.remove(key).unwrap();
     }
     assert_eq!(source.len(), blocks.len() - 180);
+    // Every segment lost some of its data blocks: each has to be rebuilt.
+    let mut manifests = blocks
+        .iter()
+        .filter_map(|(k, b)| {
+            let doc = chk::decode(k, b).unwrap();
+            (doc.kind == ContentKind::Manifest).then_some(doc.bytes)
+        })
+        .filter_map(|bytes| FecManifest::parse(&bytes).ok())
+        .filter(|m| m.level == 1)
+        .collect::<Vec<_>>();
+    manifests.sort_by_key(|m| std::cmp::Reverse(m.total));
+    assert_eq!(manifests.len(), 3);
+    for m in &manifests {
+        let data = &m.entries[..m.data_count()];
+        assert!(data.iter().any(|key| lost.contains(key)));
+    }
     let got = fetch_quick(&top, source).unwrap();
     assert!(got == doc, "the document came back different");
 }
@@ -996,6 +1020,57 @@ async fn a_5_mib_document_put_on_one_node_comes_back_from_another() {
         let n = nodes[0].get_writer(&key, &mut out).await.unwrap();
         assert_eq!(n, small.len() as u64);
         assert!(out == small);
+        for node in &nodes {
+            node.shutdown().await;
+        }
+    })
+    .await
+    .expect("test exceeded its time limit");
+}
+
+/// The 30% loss of `a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole`,
+/// through nodes with default settings: only 70% of the data and check
+/// blocks are in any store, and a get on another node rebuilds the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_splitfile_missing_30_percent_from_every_store_is_fetched_whole_by_a_node() {
+    use fogstore::node::{Node, NodeConfig, NodeHandle};
+    let scratch = Scratch::new("lossy");
+    let (doc, top, blocks) = three_segments();
+    let leaves = leaf_blocks(&blocks);
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let lost: std::collections::HashSet<ChkKey> =
+        rand::seq::index::sample(&mut rng, leaves.len(), leaves.len() * 3 / 10)
+            .into_iter()
+            .map(|i| leaves[i])
+            .collect();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut nodes: Vec<NodeHandle> = Vec::new();
+        for i in 0..3 {
+            let seeds = nodes.last().map(|n| vec![n.node_ref()]).unwrap_or_default();
+            let config = NodeConfig {
+                seeds,
+                ..NodeConfig::new(
+                    scratch.0.join(format!("node-{i}")),
+                    "127.0.0.1:0".parse().unwrap(),
+                )
+            };
+            nodes.push(Node::start(config).await.unwrap());
+        }
+        for (i, (key, block)) in blocks.iter().enumerate() {
+            if !lost.contains(key) {
+                nodes[i % 2]
+                    .preload_block(*key, block.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+        for node in &nodes {
+            for key in &lost {
+                assert!(!node.holds(&key.node_key()).await.unwrap());
+            }
+        }
+        let got = nodes[2].get(&top).await.unwrap();
+        assert!(got == doc, "the document came back different");
         for node in &nodes {
             node.shutdown().await;
         }

@@ -1,5 +1,5 @@
 //! Reed–Solomon erasure coding of splitfile segments (`docs/protocol.md`
-//! §12.5).
+//! §12.3).
 //!
 //! A segment's `k` data pieces, each zero-padded to [`PIECE_SIZE`] bytes,
 //! give `m` check pieces of the same size; any `k` of the `k + m` rebuild

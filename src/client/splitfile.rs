@@ -69,7 +69,7 @@ pub const MAX_ENTRIES: usize = (BLOCK_CAPACITY - MANIFEST_HEADER_SIZE) / ENTRY_S
 pub const MAX_DEPTH: u8 = 4;
 /// The most segments a document has: a level-[`MAX_DEPTH`] top lists
 /// 511³ segment manifests at most.
-pub const MAX_SEGMENTS: u64 = segments_per(MAX_DEPTH + 1);
+pub const MAX_SEGMENTS: u64 = segments_per(MAX_DEPTH);
 /// The largest document the encoder writes: [`MAX_SEGMENTS`] full segments,
 /// about 560 TB. (A version-1 splitfile may cover up to [`span`]`(MAX_DEPTH)`,
 /// about 2.2 PB.)

@@ -606,7 +606,10 @@ impl NodeHandle {
         Ok((top, count))
     }
 
-    async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
+    /// Keeps one CHK block in this node's own store and sends nothing, as
+    /// [`NodeHandle::preload`] does for a whole document: for tests that
+    /// fix which blocks of a document exist anywhere.
+    pub async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
         let (key, block) = (key.node_key(), Block::Chk(block));
         if self
             .ask(|reply| Command::Preload { key, block, reply })
