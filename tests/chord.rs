@@ -5,8 +5,8 @@
 use fogstore::key::Location;
 use fogstore::routing::chord::{FINGERS, ideal_neighbours};
 use fogstore::routing::{
-    ChordConfig, ChordRef, ClientOp, ClientResult, Config, Input, Msg, Output, PeerId, Protocol,
-    RequestId, Store, Time,
+    ChordConfig, ChordRef, ClientOp, ClientResult, Config, DropReason, Input, Msg, Output, PeerId,
+    Protocol, RequestId, Store, Time,
 };
 use fogstore::sim::content::{VirtualContent, VirtualKey};
 use fogstore::sim::engine::{Latency, Network, SimChord, SimCore};
@@ -525,7 +525,7 @@ fn each_mode_drops_a_peer_that_speaks_the_other() {
         freenet.poll(),
         Some(Output::DropPeer {
             peer: PeerId(3),
-            ..
+            reason: DropReason::WrongMode,
         })
     ));
     let mut chord: SimChord<VirtualContent> = fogstore::routing::Chord::new(
@@ -552,7 +552,7 @@ fn each_mode_drops_a_peer_that_speaks_the_other() {
         chord.poll(),
         Some(Output::DropPeer {
             peer: PeerId(4),
-            ..
+            reason: DropReason::WrongMode,
         })
     ));
 }

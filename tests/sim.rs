@@ -192,6 +192,96 @@ fn fog_sim_writes_its_files_and_prints_a_table() {
 }
 
 #[test]
+fn fog_sim_over_seeds_runs_each_seed_as_alone_and_reports_the_spread() {
+    let many = temp_dir("seeds");
+    let one = temp_dir("seed-8");
+    let base = ["sim", "chord-hops", "--max-exp", "6", "--lookups", "500"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let args = with(&[
+        "--seed",
+        "7",
+        "--seeds",
+        "3",
+        "--out",
+        many.to_str().unwrap(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = fog_writes(
+        &args,
+        &many,
+        &[
+            "seed-7/summary.json",
+            "seed-8/summary.json",
+            "seed-9/summary.json",
+            "seeds.json",
+        ],
+    );
+    assert!(
+        stdout.contains("chord-hops over 3 seeds (7..=9)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rings[0].mean"), "{stdout}");
+
+    // Seed 8 of the three is exactly seed 8 run alone.
+    let alone = with(&["--seed", "8", "--out", one.to_str().unwrap()]);
+    let alone: Vec<&str> = alone.iter().map(String::as_str).collect();
+    fog_writes(&alone, &one, &["summary.json"]);
+    for file in ["summary.json", "chord-hops.csv"] {
+        assert_eq!(
+            std::fs::read(many.join("seed-8").join(file)).unwrap(),
+            std::fs::read(one.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+
+    // seeds.json: every figure's values, one per seed, and their spread.
+    let seeds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(many.join("seeds.json")).unwrap()).unwrap();
+    assert_eq!(seeds["seeds"], serde_json::json!([7, 8, 9]));
+    let mean = &seeds["figures"]["rings[0].mean"];
+    let values: Vec<f64> = mean["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 3);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(one.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(values[1], summary["rings"][0]["mean"].as_f64().unwrap());
+    let (min, max) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    assert_eq!(
+        (mean["min"].as_f64(), mean["max"].as_f64()),
+        (Some(min), Some(max))
+    );
+    assert!(seeds["figures"].get("params.seed").is_none());
+    std::fs::remove_dir_all(many).unwrap();
+    std::fs::remove_dir_all(one).unwrap();
+
+    // Seeds past the largest one: a clear error, no files.
+    let out = fog(&[
+        "sim",
+        "chord-hops",
+        "--max-exp",
+        "4",
+        "--seed",
+        "18446744073709551615",
+        "--seeds",
+        "2",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("runs past the largest seed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn fog_sim_refuses_bad_arguments() {
     for args in [
         &["sim", "convergence", "--seed", "banana"][..],
@@ -201,6 +291,7 @@ fn fog_sim_refuses_bad_arguments() {
         &["sim", "chord-churn", "--rates", "0.01,fast"],
         &["sim", "chord-churn", "--rates", "11"],
         &["sim", "chord-churn", "--minutes", "0"],
+        &["sim", "chord-hops", "--seeds", "0"],
     ] {
         let out = fog(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -22,12 +22,16 @@ use fogstore::routing::{
 use fogstore::store::DiskStore;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
-/// The store's on-disk layout, as `docs/architecture.md` describes it.
-const BLOCKS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("blocks");
-const RECENCY: TableDefinition<&[u8; 33], u64> = TableDefinition::new("recency");
+/// The store's on-disk layout, as `docs/architecture.md` describes it: the
+/// index (key → slot, last use) in a redb database, the blocks in one slot
+/// file per kind.
+const INDEX: TableDefinition<&[u8; 33], (u64, u64)> = TableDefinition::new("index");
 const FILE: &str = "store.redb";
+/// The first layout's tables, which a store moves into slots when opened.
+const OLD_BLOCKS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("blocks");
+const OLD_RECENCY: TableDefinition<&[u8; 33], u64> = TableDefinition::new("recency");
 
 /// A directory under the system temp dir, unique to this process and call,
 /// removed on drop.
@@ -83,6 +87,36 @@ fn raw_key(key: &NodeKey) -> [u8; 33] {
     raw[0] = key.kind.to_byte();
     raw[1..].copy_from_slice(key.routing.as_bytes());
     raw
+}
+
+/// The index on disk: raw key → (slot, last use).
+fn index_entries(dir: &Path) -> std::collections::HashMap<[u8; 33], (u64, u64)> {
+    let db = Database::create(dir.join(FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(INDEX).unwrap();
+    table
+        .iter()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            (*k.value(), v.value())
+        })
+        .collect()
+}
+
+/// Overwrites the slot the index on disk gives `key` with `bytes`.
+fn write_slot(dir: &Path, key: &NodeKey, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let (slot, _) = index_entries(dir)[&raw_key(key)];
+    let (file, size) = match key.kind {
+        KeyKind::Chk => ("chk.slots", chk_size()),
+        KeyKind::Ssk => ("ssk.slots", Block::size_of(KeyKind::Ssk) as u64),
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(file))
+        .unwrap();
+    f.write_all_at(bytes, slot * size).unwrap();
 }
 
 #[test]
@@ -217,47 +251,41 @@ fn storing_one_block_too_many_evicts_exactly_the_least_recently_used() {
 fn a_corrupt_block_is_deleted_and_reported_absent() {
     let dir = TempDir::new("corrupt");
     let (k_flip, b_flip) = chk_block(1);
-    let (k_short, b_short) = chk_block(2);
+    let (k_zero, b_zero) = chk_block(2);
     let (k_ssk, b_ssk) = ssk_block("x", b"signed");
     let (k_good, b_good) = chk_block(3);
-    let (k_swap, _) = chk_block(4);
+    let (k_swap, b_swap) = chk_block(4);
     {
         let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
         for (k, b) in [
             (k_flip, &b_flip),
-            (k_short, &b_short),
+            (k_zero, &b_zero),
             (k_ssk, &b_ssk),
             (k_good, &b_good),
-            (k_swap, &chk_block(4).1),
+            (k_swap, &b_swap),
         ] {
             store.put(k, b.clone());
         }
         assert_eq!(store.len(), 5);
     }
-    // Disk corruption, written through redb so that only the values lie.
-    {
-        let db = Database::create(dir.path().join(FILE)).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut table = txn.open_table(BLOCKS).unwrap();
-            let mut flipped = b_flip.as_bytes().to_vec();
-            flipped[100] ^= 1;
-            table.insert(&raw_key(&k_flip), flipped.as_slice()).unwrap();
-            let short = &b_short.as_bytes()[..1000];
-            table.insert(&raw_key(&k_short), short).unwrap();
-            let mut bad_sig = b_ssk.as_bytes().to_vec();
-            *bad_sig.last_mut().unwrap() ^= 0x80;
-            table.insert(&raw_key(&k_ssk), bad_sig.as_slice()).unwrap();
-            // A whole valid block, under another block's key.
-            table.insert(&raw_key(&k_swap), b_good.as_bytes()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    // Disk corruption in the slot files, where the index says each block is.
+    let mut flipped = b_flip.as_bytes().to_vec();
+    flipped[100] ^= 1;
+    write_slot(dir.path(), &k_flip, &flipped);
+    // A write that never reached the disk, as after a crash.
+    write_slot(dir.path(), &k_zero, &vec![0; b_zero.as_bytes().len()]);
+    let mut bad_sig = b_ssk.as_bytes().to_vec();
+    *bad_sig.last_mut().unwrap() ^= 0x80;
+    write_slot(dir.path(), &k_ssk, &bad_sig);
+    // A whole valid block, in another block's slot (a slot given to a new
+    // block while the index on disk still names the evicted one).
+    write_slot(dir.path(), &k_swap, b_good.as_bytes());
+
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(store.len(), 5, "open does not read blocks");
     for (name, key) in [
         ("flipped", k_flip),
-        ("short", k_short),
+        ("zeroed", k_zero),
         ("ssk", k_ssk),
         ("swap", k_swap),
     ] {
@@ -270,85 +298,150 @@ fn a_corrupt_block_is_deleted_and_reported_absent() {
     assert_eq!(store.len(), 1);
     assert_eq!(store.bytes(), chk_size());
     assert_eq!(store.errors(), 0, "corruption is not an I/O error");
+    // The freed slots are reused: new blocks go into them, not past the
+    // end of the file.
+    let file_len = std::fs::metadata(dir.path().join("chk.slots"))
+        .unwrap()
+        .len();
+    for i in 10..13 {
+        let (k, b) = chk_block(i);
+        store.put(k, b);
+    }
     drop(store);
-    // The entries are gone from both tables on disk.
-    let db = Database::create(dir.path().join(FILE)).unwrap();
-    let txn = db.begin_read().unwrap();
-    let blocks = txn.open_table(BLOCKS).unwrap();
-    let recency = txn.open_table(RECENCY).unwrap();
-    assert_eq!(blocks.len().unwrap(), 1);
-    assert_eq!(recency.len().unwrap(), 1);
-    assert!(blocks.get(&raw_key(&k_good)).unwrap().is_some());
-    drop((blocks, recency, txn, db));
-    let store = DiskStore::open(dir.path(), 1 << 20).unwrap();
-    assert_eq!(store.len(), 1);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("chk.slots"))
+            .unwrap()
+            .len(),
+        file_len
+    );
+    // The bad entries are gone from the index on disk.
+    assert_eq!(index_entries(dir.path()).len(), 4);
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.len(), 4);
+    assert_eq!(store.get(&k_good), Some(b_good));
+    for i in 10..13 {
+        let (k, b) = chk_block(i);
+        assert_eq!(store.get(&k), Some(b));
+    }
 }
 
 #[test]
 fn entries_edited_from_outside_are_reconciled_on_open() {
     let dir = TempDir::new("reconcile");
-    let blocks: Vec<_> = (0..3).map(chk_block).collect();
+    let blocks: Vec<_> = (0..4).map(chk_block).collect();
     {
         let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
         for (k, b) in &blocks {
             store.put(*k, b.clone());
         }
     }
+    let index = index_entries(dir.path());
+    let (slot_1, seq_1) = index[&raw_key(&blocks[1].0)];
     {
         let db = Database::create(dir.path().join(FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            // 0 loses its recency (kept, as the least recently used); 1
-            // loses its block (dropped); entries of unknown kind appear in
-            // each table (dropped).
-            let mut recency = txn.open_table(RECENCY).unwrap();
-            let mut blocks_table = txn.open_table(BLOCKS).unwrap();
-            recency.remove(&raw_key(&blocks[0].0)).unwrap();
-            blocks_table.remove(&raw_key(&blocks[1].0)).unwrap();
-            let mut junk = raw_key(&blocks[2].0);
+            let mut table = txn.open_table(INDEX).unwrap();
+            // 0 points past the end of the file (dropped); 2 claims 1's
+            // slot, more recently used (it keeps the slot, 1 is dropped,
+            // and 2 is found bad when read); an entry of unknown kind
+            // (dropped).
+            table.insert(&raw_key(&blocks[0].0), (1_000, 0)).unwrap();
+            table
+                .insert(&raw_key(&blocks[2].0), (slot_1, seq_1 + 100))
+                .unwrap();
+            let mut junk = raw_key(&blocks[3].0);
             junk[0] = 0xff;
-            recency.insert(&junk, 99).unwrap();
-            junk[1] ^= 1;
-            blocks_table.insert(&junk, &[1u8, 2, 3][..]).unwrap();
+            table.insert(&junk, (0, 99)).unwrap();
         }
         txn.commit().unwrap();
     }
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(
         store.keys().copied().collect::<Vec<_>>(),
-        vec![blocks[2].0, blocks[0].0]
+        vec![blocks[2].0, blocks[3].0]
     );
     assert_eq!(store.bytes(), 2 * chk_size());
-    assert_eq!(store.get(&blocks[0].0), Some(blocks[0].1.clone()));
-    assert_eq!(store.get(&blocks[1].0), None);
+    assert_eq!(store.get(&blocks[2].0), None, "2's slot holds 1's bytes");
+    assert_eq!(store.get(&blocks[3].0), Some(blocks[3].1.clone()));
+    assert_eq!(store.errors(), 0);
     drop(store);
-    {
-        let db = Database::create(dir.path().join(FILE)).unwrap();
-        let txn = db.begin_read().unwrap();
-        assert_eq!(txn.open_table(BLOCKS).unwrap().len().unwrap(), 2);
-        assert_eq!(txn.open_table(RECENCY).unwrap().len().unwrap(), 2);
+    assert_eq!(index_entries(dir.path()).len(), 1);
+    // The slots freed by the dropped entries are reused.
+    let file_len = std::fs::metadata(dir.path().join("chk.slots"))
+        .unwrap()
+        .len();
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    for (k, b) in &blocks[..3] {
+        store.put(*k, b.clone());
     }
-    // A block gone from under its recency entry, while the table sizes
-    // still match (open only compares them), is found missing when read.
+    for (k, b) in &blocks {
+        assert_eq!(store.get(k), Some(b.clone()));
+    }
+    drop(store);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("chk.slots"))
+            .unwrap()
+            .len(),
+        file_len
+    );
+}
+
+#[test]
+fn a_store_of_the_first_layout_is_moved_into_slots() {
+    let dir = TempDir::new("migrate");
+    let blocks: Vec<_> = (0..3).map(chk_block).collect();
+    let (k_ssk, b_ssk) = ssk_block("old", b"signed, in the old layout");
+    std::fs::create_dir_all(dir.path()).unwrap();
     {
+        // The first layout: the blocks themselves in the database, with
+        // last-use numbers; 1 is the oldest, then 2, then the SSK, then 0.
         let db = Database::create(dir.path().join(FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let mut blocks_table = txn.open_table(BLOCKS).unwrap();
-            blocks_table.remove(&raw_key(&blocks[2].0)).unwrap();
-            let (orphan, block) = chk_block(9);
-            blocks_table
-                .insert(&raw_key(&orphan), block.as_bytes())
-                .unwrap();
+            let mut table = txn.open_table(OLD_BLOCKS).unwrap();
+            let mut recency = txn.open_table(OLD_RECENCY).unwrap();
+            for ((k, b), seq) in blocks.iter().zip([9u64, 2, 5]) {
+                table.insert(&raw_key(k), b.as_bytes()).unwrap();
+                recency.insert(&raw_key(k), seq).unwrap();
+            }
+            table.insert(&raw_key(&k_ssk), b_ssk.as_bytes()).unwrap();
+            recency.insert(&raw_key(&k_ssk), 7).unwrap();
+            // A block of the wrong size (dropped).
+            let (k_bad, _) = chk_block(7);
+            table.insert(&raw_key(&k_bad), &[1u8, 2, 3][..]).unwrap();
         }
         txn.commit().unwrap();
     }
     let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
-    assert_eq!(store.len(), 2);
-    assert_eq!(store.get(&blocks[2].0), None);
-    assert!(!store.contains(&blocks[2].0));
-    assert_eq!(store.get(&blocks[0].0), Some(blocks[0].1.clone()));
+    assert_eq!(
+        store.keys().copied().collect::<Vec<_>>(),
+        vec![blocks[0].0, k_ssk, blocks[2].0, blocks[1].0]
+    );
+    for (k, b) in blocks.iter().chain([(k_ssk, b_ssk.clone())].iter()) {
+        assert_eq!(store.get(k), Some(b.clone()));
+    }
     assert_eq!(store.errors(), 0);
+    drop(store);
+    // The old tables are gone, and the blocks are in slots.
+    let db = Database::create(dir.path().join(FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let tables: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert_eq!(tables, vec!["index".to_string()]);
+    drop((txn, db));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("chk.slots"))
+            .unwrap()
+            .len(),
+        3 * chk_size()
+    );
+    let mut store = DiskStore::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.len(), 4);
+    assert_eq!(store.get(&k_ssk), Some(b_ssk));
 }
 
 /// Tells the helper below where its store is; unset, the helper does nothing.
@@ -568,64 +661,4 @@ fn the_routing_core_answers_a_get_from_a_disk_store() {
     }
     assert_eq!(core.store().len(), 1);
     assert_eq!(core.store().errors(), 0);
-}
-
-/// Put and get rates of 32 KiB blocks; `cargo test --release --test store
-/// -- --ignored --nocapture throughput`.
-#[test]
-#[ignore = "a timing, for docs/architecture.md; run with --release"]
-fn throughput_of_32_kib_blocks() {
-    let dir = TempDir::new("throughput");
-    let n = 1_000u64;
-    let held = 256u64;
-    let blocks: Vec<_> = (0..n).map(chk_block).collect();
-    let mut store = DiskStore::open(dir.path(), held * chk_size()).unwrap();
-    let mib = chk_size() as f64 / (1024.0 * 1024.0);
-
-    let t = Instant::now();
-    for (k, b) in &blocks {
-        store.put(*k, b.clone());
-    }
-    let put = t.elapsed();
-    assert_eq!(store.len() as u64, held);
-    let rate = n as f64 / put.as_secs_f64();
-    println!(
-        "put: {n} blocks (evicting from the {}th on) in {put:.2?}: {rate:.0} blocks/s, {:.1} MiB/s, {:.0} µs each",
-        held + 1,
-        rate * mib,
-        put.as_secs_f64() * 1e6 / n as f64
-    );
-
-    let rounds = 8;
-    let t = Instant::now();
-    for _ in 0..rounds {
-        for (k, _) in &blocks[(n - held) as usize..] {
-            assert!(store.get(k).is_some());
-        }
-    }
-    let get = t.elapsed();
-    let gets = (rounds * held) as f64;
-    let rate = gets / get.as_secs_f64();
-    println!(
-        "get (read + verify, recency written every 64): {gets} in {get:.2?}: {rate:.0} blocks/s, {:.1} MiB/s, {:.0} µs each",
-        rate * mib,
-        get.as_secs_f64() * 1e6 / gets
-    );
-
-    let t = Instant::now();
-    let mut verified = 0;
-    for (k, b) in &blocks[(n - held) as usize..] {
-        b.verify(k).unwrap();
-        verified += 1;
-    }
-    let verify = t.elapsed();
-    println!(
-        "of which verification alone: {:.0} µs a block",
-        verify.as_secs_f64() * 1e6 / f64::from(verified)
-    );
-    drop(store);
-
-    let t = Instant::now();
-    let store = DiskStore::open(dir.path(), held * chk_size()).unwrap();
-    println!("reopen with {} blocks: {:.2?}", store.len(), t.elapsed());
 }

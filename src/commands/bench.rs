@@ -48,6 +48,9 @@ enum What {
     /// Publishing speed: `fog put` through a network of `fog node`
     /// processes with the default settings.
     Put(super::bench_put::PutArgs),
+    /// The persistent store's puts and verified gets, as a node makes
+    /// them, next to the same bytes in a plain file.
+    Store(super::bench_store::StoreArgs),
 }
 
 #[derive(Args)]
@@ -86,6 +89,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         What::Transfer(args) => super::bench_net::run_transfer(args),
         What::Latency(args) => super::bench_net::run_latency(args),
         What::Put(args) => super::bench_put::run_put(args),
+        What::Store(args) => super::bench_store::run_store(args),
     }
 }
 

@@ -128,6 +128,49 @@ impl NodeChild {
     }
 }
 
+/// How long the links may take to settle, and how long they must stay
+/// unchanged to count as settled.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
+const SETTLE_QUIET: Duration = Duration::from_secs(1);
+
+/// Waits until every node's count of links has stayed the same for
+/// `SETTLE_QUIET`: a put started while the nodes are still linking to the
+/// peers their joins found reaches fewer of them, so its speed would
+/// measure the start-up, not the network. Returns the wait and the counts.
+fn settle(nodes: &[NodeChild]) -> Result<(Duration, Vec<usize>)> {
+    let runtime = super::client_runtime()?;
+    let clients = nodes
+        .iter()
+        .map(|node| super::client(&node.dir))
+        .collect::<Result<Vec<_>>>()?;
+    let links = || -> Result<Vec<usize>> {
+        clients
+            .iter()
+            .map(|client| {
+                let status = runtime
+                    .block_on(client.status())
+                    .map_err(super::client_error)?;
+                Ok(status.peers)
+            })
+            .collect()
+    };
+    let start = Instant::now();
+    let mut last = links()?;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < SETTLE_QUIET {
+        if start.elapsed() > SETTLE_TIMEOUT {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let now = links()?;
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+    Ok((start.elapsed(), last))
+}
+
 /// Runs `fog args`, which must succeed within `TRANSFER_TIMEOUT`; its
 /// standard output.
 fn run_fog(fog: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>> {
@@ -193,6 +236,14 @@ pub(crate) fn run_put(args: PutArgs) -> Result<()> {
             &seeds,
         )?);
     }
+    let (settled, links) = settle(&nodes)?;
+    writeln!(
+        out,
+        "network: links settled {:.1} s after the last node started, {}–{} per node",
+        settled.as_secs_f64(),
+        links.iter().min().unwrap_or(&0),
+        links.iter().max().unwrap_or(&0)
+    )?;
 
     let size = args.mib as usize * 1024 * 1024;
     let mut doc = vec![0u8; size];

@@ -3,6 +3,7 @@
 pub(crate) mod bench;
 mod bench_net;
 mod bench_put;
+mod bench_store;
 pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod key;

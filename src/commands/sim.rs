@@ -11,6 +11,7 @@ use fogstore::sim::scenario::{
     Report, anonymity, cache_migration, chord_churn, chord_failures, chord_hops, compare,
     convergence, faults, scalability, small_world,
 };
+use fogstore::sim::seeds;
 
 use super::Failure;
 
@@ -31,6 +32,10 @@ struct Common {
     /// byte-identical files.
     #[arg(long, default_value = "1", value_parser = parse_seed)]
     seed: u64,
+    /// Run seeds SEED .. SEED+N, each into DIR/seed-S/, and report every
+    /// figure's median and range over them (DIR/seeds.json).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    seeds: u32,
 }
 
 /// The convergence run that `faults` and `small-world` start from.
@@ -333,9 +338,24 @@ fn parse_probability(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A scenario with its arguments checked: a run for each seed.
+type Runner = Box<dyn Fn(u64) -> Report>;
+
 pub(crate) fn run(args: SimArgs) -> Result<()> {
     let started = Instant::now();
-    let (name, common, report) = match args.scenario {
+    let (name, common, runner) = scenario(args.scenario)?;
+    if common.seeds == 1 {
+        write(name, common.out, &runner(common.seed))?;
+    } else {
+        run_seeds(name, &common, &runner)?;
+    }
+    eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The scenario's name, its common options and its runner.
+fn scenario(scenario: Scenario) -> Result<(&'static str, Common, Runner)> {
+    Ok(match scenario {
         Scenario::Convergence {
             common,
             nodes,
@@ -359,10 +379,15 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 source_rewrite,
                 ..convergence::Params::default()
             };
-            let progress = Progress::new("convergence", steps);
-            let points = convergence::run(&params, |step| progress.set(step));
-            progress.finish();
-            ("convergence", common, convergence::report(&params, &points))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params;
+                params.seed = seed;
+                let progress = Progress::new("convergence", steps);
+                let points = convergence::run(&params, |step| progress.set(step));
+                progress.finish();
+                convergence::report(&params, &points)
+            });
+            ("convergence", common, runner)
         }
         Scenario::Scalability {
             common,
@@ -379,35 +404,46 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 announce_htl,
                 ..scalability::Params::default()
             };
-            let progress = Progress::new("scalability", u64::from(nodes));
-            let points = scalability::run(&params, |size| {
-                if size % 1024 == 0 {
-                    progress.set(u64::from(size));
-                }
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params;
+                params.seed = seed;
+                let progress = Progress::new("scalability", u64::from(nodes));
+                let points = scalability::run(&params, |size| {
+                    if size % 1024 == 0 {
+                        progress.set(u64::from(size));
+                    }
+                });
+                progress.finish();
+                scalability::report(&params, &points)
             });
-            progress.finish();
-            ("scalability", common, scalability::report(&params, &points))
+            ("scalability", common, runner)
         }
         Scenario::Faults { common, converge } => {
             let params = faults::Params {
                 converge: converge.params(common.seed),
                 ..faults::Params::default()
             };
-            let progress = Progress::new("faults", converge.steps);
-            let points = faults::run(&params, |step| progress.set(step));
-            progress.finish();
-            ("faults", common, faults::report(&params, &points))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.converge.seed = seed;
+                let progress = Progress::new("faults", converge.steps);
+                let points = faults::run(&params, |step| progress.set(step));
+                progress.finish();
+                faults::report(&params, &points)
+            });
+            ("faults", common, runner)
         }
         Scenario::SmallWorld { common, converge } => {
             let params = converge.params(common.seed);
-            let progress = Progress::new("small-world", converge.steps);
-            let (before, after) = small_world::run(&params, |step| progress.set(step));
-            progress.finish();
-            (
-                "small-world",
-                common,
-                small_world::report(&params, &before, &after),
-            )
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params;
+                params.seed = seed;
+                let progress = Progress::new("small-world", converge.steps);
+                let (before, after) = small_world::run(&params, |step| progress.set(step));
+                progress.finish();
+                small_world::report(&params, &before, &after)
+            });
+            ("small-world", common, runner)
         }
         Scenario::ChordHops {
             common,
@@ -428,10 +464,16 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 lookups: lookups as usize,
                 ..chord_hops::Params::default()
             };
-            let progress = Progress::new("chord-hops", u64::from(max_exp - min_exp + 1));
-            let points = chord_hops::run(&params, |exp| progress.set(u64::from(exp - min_exp + 1)));
-            progress.finish();
-            ("chord-hops", common, chord_hops::report(&params, &points))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.seed = seed;
+                let progress = Progress::new("chord-hops", u64::from(max_exp - min_exp + 1));
+                let points =
+                    chord_hops::run(&params, |exp| progress.set(u64::from(exp - min_exp + 1)));
+                progress.finish();
+                chord_hops::report(&params, &points)
+            });
+            ("chord-hops", common, runner)
         }
         Scenario::ChordFailures {
             common,
@@ -448,14 +490,15 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 successors: successors as usize,
                 ..chord_failures::Params::default()
             };
-            let progress = Progress::new("chord-failures", params.fractions.len() as u64);
-            let points = chord_failures::run(&params, |step| progress.set(step as u64));
-            progress.finish();
-            (
-                "chord-failures",
-                common,
-                chord_failures::report(&params, &points),
-            )
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.seed = seed;
+                let progress = Progress::new("chord-failures", params.fractions.len() as u64);
+                let points = chord_failures::run(&params, |step| progress.set(step as u64));
+                progress.finish();
+                chord_failures::report(&params, &points)
+            });
+            ("chord-failures", common, runner)
         }
         Scenario::ChordChurn {
             common,
@@ -477,10 +520,15 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 successors: successors as usize,
                 replicate_secs,
             };
-            let progress = Progress::new("chord-churn", params.runs());
-            let points = chord_churn::run(&params, |done| progress.set(done));
-            progress.finish();
-            ("chord-churn", common, chord_churn::report(&params, &points))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.seed = seed;
+                let progress = Progress::new("chord-churn", params.runs());
+                let points = chord_churn::run(&params, |done| progress.set(done));
+                progress.finish();
+                chord_churn::report(&params, &points)
+            });
+            ("chord-churn", common, runner)
         }
         Scenario::Compare {
             common,
@@ -499,11 +547,16 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 fail,
                 ..compare::Params::default()
             };
-            let progress =
-                Progress::new("compare", fogstore::sim::scenario::Mode::ALL.len() as u64);
-            let figures = compare::run(&params, |i| progress.set(i as u64));
-            progress.finish();
-            ("compare", common, compare::report(&params, &figures))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.seed = seed;
+                let progress =
+                    Progress::new("compare", fogstore::sim::scenario::Mode::ALL.len() as u64);
+                let figures = compare::run(&params, |i| progress.set(i as u64));
+                progress.finish();
+                compare::report(&params, &figures)
+            });
+            ("compare", common, runner)
         }
         Scenario::CacheMigration {
             common,
@@ -544,14 +597,15 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 replicas: replicas as usize,
                 ..cache_migration::Params::default()
             };
-            let progress = Progress::new("cache-migration", params.work());
-            let result = cache_migration::run(&params, |done| progress.set(done));
-            progress.finish();
-            (
-                "cache-migration",
-                common,
-                cache_migration::report(&params, &result),
-            )
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params;
+                params.seed = seed;
+                let progress = Progress::new("cache-migration", params.work());
+                let result = cache_migration::run(&params, |done| progress.set(done));
+                progress.finish();
+                cache_migration::report(&params, &result)
+            });
+            ("cache-migration", common, runner)
         }
         Scenario::Anonymity {
             common,
@@ -584,14 +638,75 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
                 false_positive,
                 ..anonymity::Params::default()
             };
-            let progress = Progress::new("anonymity", params.runs());
-            let results = anonymity::run(&params, |done| progress.set(done));
-            progress.finish();
-            ("anonymity", common, anonymity::report(&params, &results))
+            let runner: Runner = Box::new(move |seed| {
+                let mut params = params.clone();
+                params.seed = seed;
+                let progress = Progress::new("anonymity", params.runs());
+                let results = anonymity::run(&params, |done| progress.set(done));
+                progress.finish();
+                anonymity::report(&params, &results)
+            });
+            ("anonymity", common, runner)
         }
-    };
-    write(name, common.out, &report)?;
-    eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
+    })
+}
+
+/// Runs seeds `S .. S+N`, each into `DIR/seed-S/`, then writes
+/// `DIR/seeds.json` and prints every figure that differs between them
+/// with its median and range (`sim::seeds`).
+fn run_seeds(name: &str, common: &Common, runner: &Runner) -> Result<()> {
+    let seeds: Vec<u64> = (0..common.seeds)
+        .map(|i| common.seed.checked_add(u64::from(i)))
+        .collect::<Option<_>>()
+        .with_context(|| {
+            format!(
+                "--seed {} with --seeds {} runs past the largest seed",
+                common.seed, common.seeds
+            )
+        })
+        .context(Failure::BadInput)?;
+    let dir = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("fog-sim").join(name));
+    let mut summaries = Vec::with_capacity(seeds.len());
+    for &seed in &seeds {
+        let report = runner(seed);
+        let sub = dir.join(format!("seed-{seed}"));
+        let files = report
+            .write(&sub)
+            .with_context(|| format!("cannot write the results into {}", sub.display()))
+            .context(Failure::BadInput)?;
+        println!(
+            "seed {seed}: wrote {} files to {}",
+            files.len(),
+            sub.display()
+        );
+        summaries.push(report.summary);
+    }
+    let (figures, missing) = seeds::figures(&summaries);
+    let path = dir.join("seeds.json");
+    let mut text = serde_json::to_string_pretty(&seeds::summary(name, &seeds, &figures))?;
+    text.push('\n');
+    std::fs::write(&path, text)
+        .with_context(|| format!("cannot write {}", path.display()))
+        .context(Failure::BadInput)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{name} over {} seeds ({}..={}):",
+        seeds.len(),
+        seeds[0],
+        seeds[seeds.len() - 1]
+    )?;
+    write!(stdout, "{}", seeds::printed(&figures))?;
+    if missing > 0 {
+        writeln!(
+            stdout,
+            "{missing} figures were missing on some seeds and are left out"
+        )?;
+    }
+    writeln!(stdout, "wrote {}", path.display())?;
     Ok(())
 }
 

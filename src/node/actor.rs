@@ -97,6 +97,9 @@ const FULL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Events from link tasks.
 const EVENT_QUEUE: usize = 1024;
+/// Events handled together when more are waiting: their store commits
+/// share one sync, made before any of the messages they produced leave.
+const EVENT_BATCH: usize = 64;
 
 /// How long a peer dropped for flooding may not link to this node again.
 const FLOOD_BAN: Duration = Duration::from_secs(600);
@@ -336,6 +339,9 @@ pub(super) struct Actor {
     /// Inputs the actor itself owes the core (a peer it found gone while
     /// carrying out outputs), fed after the current ones.
     inputs: VecDeque<Input<BlockContent>>,
+    /// Messages the core sent after it asked for a store commit, held
+    /// until the store has synced ([`Actor::release`]).
+    held: Vec<(PeerId, Message)>,
     /// Where the node's place in the network is saved ([`saved`]).
     data_dir: PathBuf,
     /// What was last saved there.
@@ -376,6 +382,7 @@ impl Actor {
             events_tx,
             events_rx: Some(events_rx),
             inputs: VecDeque::new(),
+            held: Vec::new(),
             data_dir: config.data_dir.clone(),
             saved: None,
         }
@@ -433,12 +440,20 @@ impl Actor {
                     }
                     Some(command) => self.on_command(command),
                 },
-                Some(event) = events.recv() => self.on_event(event),
+                Some(event) = events.recv() => {
+                    self.on_event(event);
+                    for _ in 1..EVENT_BATCH {
+                        let Ok(event) = events.try_recv() else { break };
+                        self.on_event(event);
+                    }
+                }
                 () = sleep_until(deadline) => self.feed(Input::Timeout),
                 () = sleep_until(reconnect) => self.reconnect_seeds(),
                 _ = save.tick() => self.save_place(),
             }
+            self.release();
         };
+        self.release();
         self.save_place();
         acceptor.abort();
         for (_, connecting) in std::mem::take(&mut self.connecting) {
@@ -517,6 +532,22 @@ impl Actor {
         }
     }
 
+    /// Makes the store commit the inputs handled since the last call asked
+    /// for, with one sync, then sends the messages held back for it (and
+    /// feeds the core what sending them caused, until nothing is held).
+    fn release(&mut self) {
+        loop {
+            self.core.store_mut().sync_if_owed();
+            if self.held.is_empty() {
+                return;
+            }
+            for (to, msg) in std::mem::take(&mut self.held) {
+                self.send_to(to, msg);
+            }
+            self.feed_queued();
+        }
+    }
+
     fn on_output(&mut self, output: Output<BlockContent>) {
         match output {
             Output::Send { to, msg } => {
@@ -534,6 +565,10 @@ impl Actor {
                     trace.count(&msg);
                 }
                 match self.translate_out(msg) {
+                    // Held back while a store commit is owed, in order.
+                    Some(wire) if self.core.store().sync_owed() || !self.held.is_empty() => {
+                        self.held.push((to, wire));
+                    }
                     Some(wire) => self.send_to(to, wire),
                     None => {
                         tracing::warn!(peer = ?to, "message names a peer not in the directory; not sent")
@@ -1205,8 +1240,10 @@ impl Actor {
     /// Closes every link to `peer`.
     /// Closes a misbehaving peer's links, with the reason in the log, and
     /// queues its `PeerDown` for the core.
-    fn drop_peer(&mut self, peer: PeerId, reason: &str) {
-        tracing::warn!(peer = %self.show(peer), reason, "dropping a misbehaving peer");
+    /// Closes a misbehaving peer's link, for a core's [`crate::routing::DropReason`] or a
+    /// message this node could not translate.
+    fn drop_peer(&mut self, peer: PeerId, reason: impl std::fmt::Display) {
+        tracing::warn!(peer = %self.show(peer), %reason, "dropping a misbehaving peer");
         self.close_peer(peer);
         self.inputs.push_back(Input::PeerDown(peer));
     }

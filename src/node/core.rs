@@ -107,6 +107,13 @@ impl NodeCore {
         }
     }
 
+    pub(super) fn store_mut(&mut self) -> &mut DiskStore {
+        match self {
+            NodeCore::Freenet(c) => c.store_mut(),
+            NodeCore::Chord(c) => c.store_mut(),
+        }
+    }
+
     /// Stores verified data directly, without routing it; false if it does
     /// not verify.
     pub(super) fn preload(&mut self, key: NodeKey, block: Block) -> bool {

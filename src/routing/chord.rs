@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 
 use super::{
-    ChordRef, ClientId, ClientOp, ClientResult, Content, Failure, Input, Msg, Output, PeerId,
-    Protocol, RequestId, Store, Time,
+    ChordRef, ClientId, ClientOp, ClientResult, Content, DropReason, Failure, Input, Msg, Output,
+    PeerId, Protocol, RequestId, Store, Time,
 };
 use crate::key::Location;
 use crate::wire::MAX_OFFER_KEYS;
@@ -296,6 +296,12 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         &self.store
     }
 
+    /// The store, for the driver to make what the core asked durable
+    /// ([`Store::commit`]).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// The return-path cache, if enabled.
     pub fn cache(&self) -> Option<&S> {
         self.cache.as_ref()
@@ -366,11 +372,13 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
     }
 
     /// The next thing the driver must do, in order.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Output<C>> {
         self.outputs.pop_front()
     }
 
     /// When the core next needs [`Input::Timeout`], if ever.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
         if self.left {
             return None;
@@ -400,7 +408,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
         self.outputs.push_back(Output::Reply { client, result });
     }
 
-    fn drop_peer(&mut self, peer: PeerId, reason: &'static str) {
+    fn drop_peer(&mut self, peer: PeerId, reason: DropReason) {
         self.outputs.push_back(Output::DropPeer { peer, reason });
     }
 
@@ -525,7 +533,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
                 id, key, htl, data, ..
             } => {
                 if !C::verify(&key, &data) {
-                    self.drop_peer(from, "insert data fails verification");
+                    self.drop_peer(from, DropReason::BadInsertData);
                     return;
                 }
                 self.on_key_op(now, from, id, key, Some(data), htl, rng)
@@ -593,7 +601,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             }
             Msg::StoreTransfer { id, key, data } => {
                 if !C::verify(&key, &data) {
-                    self.drop_peer(from, "transferred data fails verification");
+                    self.drop_peer(from, DropReason::BadTransferredData);
                     return;
                 }
                 self.store.put(key, data);
@@ -635,9 +643,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             | Msg::StemInsert { .. }
             | Msg::InsertOffer { .. }
             | Msg::InsertAccepted { .. }
-            | Msg::InsertData { .. } => {
-                self.drop_peer(from, "sent a Freenet-mode message to a Chord-mode node")
-            }
+            | Msg::InsertData { .. } => self.drop_peer(from, DropReason::WrongMode),
         }
     }
 
@@ -827,7 +833,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
             return;
         };
         if !C::verify(&op.key, &data) {
-            self.drop_peer(from, "returned data fails verification");
+            self.drop_peer(from, DropReason::BadReturnedData);
             self.forget(now, from);
             return;
         }
@@ -1229,7 +1235,7 @@ impl<C: Content, S: Store<C>> Chord<C, S> {
 
     fn on_notify<R: Rng + ?Sized>(&mut self, from: PeerId, node: ChordRef, rng: &mut R) {
         if node.peer != from {
-            self.drop_peer(from, "notify names another node");
+            self.drop_peer(from, DropReason::NotifyNamesAnother);
             return;
         }
         if node.peer == self.me.peer {

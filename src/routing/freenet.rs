@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::Rng;
 
 use super::{
-    ClientId, ClientOp, ClientResult, Config, Content, Failure, Input, Msg, Output, PeerId,
-    Protocol, RequestId, RoutingTable, Store, Time,
+    ClientId, ClientOp, ClientResult, Config, Content, DropReason, Failure, Input, Msg, Output,
+    PeerId, Protocol, RequestId, RoutingTable, Store, Time,
 };
 use stem::StemHop;
 
@@ -271,6 +271,12 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         &self.store
     }
 
+    /// The datastore, for the driver to make what the core asked durable
+    /// ([`Store::commit`]).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Whether this node would answer a `Request` carrying `id` with
     /// `RejectedLoop`: the id is in flight here (a request or an
     /// announcement) or among the last `loop_memory` finished. What a
@@ -287,6 +293,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     }
 
     /// When the core next needs [`Input::Timeout`], if ever.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
         let requests = self.pending.values().map(|p| {
             p.client_deadline
@@ -343,6 +350,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
     // ---- output ----
 
     /// The next thing the driver must do, in order.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Output<C>> {
         self.outputs.pop_front()
     }
@@ -500,7 +508,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             | Msg::StoreWant { .. }
             | Msg::Leave { .. } => self.outputs.push_back(Output::DropPeer {
                 peer: from,
-                reason: "sent a Chord-mode message to a Freenet-mode node",
+                reason: DropReason::WrongMode,
             }),
         }
     }
@@ -759,7 +767,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
             self.remember(id);
             self.outputs.push_back(Output::DropPeer {
                 peer: from,
-                reason: "insert data fails verification",
+                reason: DropReason::BadInsertData,
             });
             return;
         }
@@ -809,7 +817,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         if !C::verify(&p.key, &data) {
             self.outputs.push_back(Output::DropPeer {
                 peer: from,
-                reason: "returned data fails verification",
+                reason: DropReason::BadReturnedData,
             });
             self.table.remove_peer(from);
             self.route_next(now, id);

@@ -97,11 +97,15 @@ pub trait Store<C: Content> {
     /// Stores `data` under `key`, evicting the least recently used entry if
     /// full. The core only calls this with verified data.
     fn put(&mut self, key: C::Key, data: C::Data);
-    /// Makes what this node acknowledges durable: called after it stored a
-    /// block that it tells a peer it now holds (the end of an insert's
-    /// path; a Chord transfer or replica). Other puts may wait: a store
-    /// that batches its writes to disk loses at most those in a crash. A
-    /// store in memory has nothing to do.
+    /// Asks that what this node acknowledges be durable before any message
+    /// the core sends after this call leaves the node: called after it
+    /// stored a block that it tells a peer it now holds (the end of an
+    /// insert's path; a Chord transfer or replica). The driver keeps that
+    /// promise: the node holds back the messages that follow and syncs its
+    /// disk store once for all the inputs it handled together, then sends
+    /// them (a group commit). Other puts may wait longer: a store that
+    /// batches its writes to disk loses at most those in a crash. A store
+    /// in memory has nothing to do.
     fn commit(&mut self) {}
     /// Every key held, in no particular order, without marking any used
     /// (Chord mode hands keys over when its neighbours change).
@@ -556,8 +560,31 @@ pub enum Output<C: Content> {
         /// The peer.
         peer: PeerId,
         /// Why, for the log.
-        reason: &'static str,
+        reason: DropReason,
     },
+}
+
+/// Why a core drops a peer: every case is a peer breaking the protocol in
+/// a way no honest peer does, so the drivers close its link (the node) or
+/// count it (the simulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum DropReason {
+    /// The data of an insert it sent does not verify against its key.
+    #[error("insert data fails verification")]
+    BadInsertData,
+    /// The data it returned for a request does not verify against the key.
+    #[error("returned data fails verification")]
+    BadReturnedData,
+    /// Data it handed over in a Chord store transfer does not verify.
+    #[error("transferred data fails verification")]
+    BadTransferredData,
+    /// It sent a message of the other mode (Chord to a Freenet-mode node,
+    /// or Freenet to a Chord-mode one).
+    #[error("sent a message of the other routing mode")]
+    WrongMode,
+    /// Its Chord `Notify` named a node other than itself.
+    #[error("notify names another node")]
+    NotifyNamesAnother,
 }
 
 /// A protocol core as its drivers (the simulator, the node) see it: fed
@@ -568,8 +595,10 @@ pub trait Protocol {
     /// Feeds one event; drain [`Protocol::poll`] afterwards.
     fn handle<R: Rng + ?Sized>(&mut self, now: Time, input: Input<Self::Content>, rng: &mut R);
     /// The next thing the driver must do, in order.
+    #[must_use]
     fn poll(&mut self) -> Option<Output<Self::Content>>;
     /// When the core next needs [`Input::Timeout`], if ever.
+    #[must_use]
     fn poll_timeout(&self) -> Option<Time>;
     /// The node's location on the ring.
     fn location(&self) -> Location;

@@ -5,7 +5,8 @@
 //!   trace of every request's hops and messages;
 //! - [`content`]: virtual keys with no payload, so memory stays compact;
 //! - `scenario`: the studies `fog sim` runs;
-//! - [`report`]: CSV, SVG and JSON output; [`progress`]: progress on stderr.
+//! - [`report`]: CSV, SVG and JSON output; [`progress`]: progress on stderr;
+//! - [`seeds`]: a study's figures over many seeds, median and range.
 //!
 //! Everything is seeded: the same seed and arguments give byte-identical
 //! output.
@@ -15,3 +16,4 @@ pub mod engine;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod seeds;

@@ -1,46 +1,56 @@
-//! The persistent store: ciphertext blocks in a redb database, least
-//! recently used evicted first, with a capacity in bytes.
+//! The persistent store: ciphertext blocks in slot files, their index in a
+//! redb database, least recently used evicted first, with a capacity in
+//! bytes.
 //!
-//! One file, `<dir>/store.redb`, holds two tables keyed by the 33-byte node
-//! key (kind byte, then routing key):
+//! The store's folder holds:
 //!
-//! - `blocks`: the block's bytes, exactly as [`Block::as_bytes`] gives them;
-//! - `recency`: the key's last-use sequence number, a `u64` drawn from one
-//!   counter that only grows.
+//! - `chk.slots` and `ssk.slots`: one file per key kind, a row of slots
+//!   of exactly one block of that kind each ([`Block::size_of`]), slot `i`
+//!   at byte `i × size`, with no header;
+//! - `store.redb`: one table, `index`, from the 33-byte node key (kind
+//!   byte, then routing key) to the key's slot and its last-use sequence
+//!   number (a `u64` drawn from one counter that only grows).
 //!
-//! Both change together, in one write transaction, so a crash leaves
-//! either the state before a commit or the state after it. Puts are
+//! A block's bytes are written once, with `pwrite`, into a free slot (the
+//! lowest freed one, or a new one at the end of the file); the index
+//! entries of a group of puts go into one redb transaction. Puts are
 //! written in groups: a `put` keeps its block in memory (where `get` finds
 //! it) until [`WRITE_BATCH`] have gathered, and those are written in one
-//! transaction, committed without waiting for the disk (redb's non-durable
-//! commit). A block is on disk once [`DiskStore::sync`] returns, which
-//! writes what is gathered and makes every commit before it durable with
-//! one `fsync`. The routing core asks for
-//! that ([`Store::commit`]) where it acknowledges a block it stored (at
-//! the end of an insert's path, on a Chord transfer), so an acknowledged
-//! block survives a kill; a block only cached on the way (the copies an
-//! insert leaves on the rest of its path, data passing back to a reader)
-//! may be lost with the commits since the last sync, never half written.
-//! At most [`SYNC_EVERY`] puts wait for a sync. On open
-//! the recency table is read in sequence order to rebuild the in-memory LRU
-//! index (key → size); the block bytes are not read until asked for, and
-//! every read verifies them against their key, so a corrupt block is dropped
-//! rather than served.
+//! go, the index committed without waiting for the disk (redb's
+//! non-durable commit). A block is on disk once [`DiskStore::sync`]
+//! returns: it writes what is gathered, `fsync`s the slot files, and only
+//! then commits the index durably, which makes every commit before it
+//! durable too. The routing core asks for that ([`Store::commit`]) where
+//! it acknowledges a block it stored (at the end of an insert's path, on a
+//! Chord transfer), so an acknowledged block survives a kill; a block only
+//! cached on the way may be lost with the commits since the last sync. At
+//! most [`SYNC_EVERY`] puts wait for a sync.
+//!
+//! No journal is needed for the slots, because every read verifies the
+//! bytes against their key: a slot whose write was torn by a crash, or
+//! that was given to a new block while the index on disk still names the
+//! evicted one, fails verification and is dropped rather than served.
+//! Because the slot files are synced before the index that names their
+//! slots, an index entry that a sync made durable always names bytes that
+//! are on disk. On open the index is read in sequence order to rebuild the
+//! in-memory LRU index (key → slot) and the free slots; no block is read
+//! until asked for.
 //!
 //! Recency updates from `get`s are kept in memory and written with the next
-//! `put`, every [`RECENCY_BATCH`] gets, on [`DiskStore::flush`], and on drop:
-//! a crash can lose some recency, never a block.
+//! group, every [`RECENCY_BATCH`] gets, on [`DiskStore::sync`], and on
+//! drop: a crash can lose some recency, never an acknowledged block.
+//!
+//! A store of the first layout (the blocks themselves in redb tables
+//! `blocks` and `recency`) is moved into slots when first opened.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use lru::LruCache;
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, Durability, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::block::Block;
 use crate::key::{KeyKind, NodeKey, RoutingKey};
@@ -52,22 +62,25 @@ const FILE_NAME: &str = "store.redb";
 const NEW_FILE_NAME: &str = "store.redb.new";
 /// Bytes of a stored key: the kind byte, then the 32-byte routing key.
 const KEY_LEN: usize = 33;
-/// Block bytes under each node key.
-const BLOCKS: TableDefinition<&[u8; KEY_LEN], &[u8]> = TableDefinition::new("blocks");
-/// Last-use sequence number of each node key.
-const RECENCY: TableDefinition<&[u8; KEY_LEN], u64> = TableDefinition::new("recency");
+/// Each held key's slot and last-use sequence number.
+const INDEX: TableDefinition<&[u8; KEY_LEN], (u64, u64)> = TableDefinition::new("index");
+/// The first layout's tables: block bytes, and last-use numbers, under
+/// each node key. Read once, to move their blocks into slots.
+const OLD_BLOCKS: TableDefinition<&[u8; KEY_LEN], &[u8]> = TableDefinition::new("blocks");
+const OLD_RECENCY: TableDefinition<&[u8; KEY_LEN], u64> = TableDefinition::new("recency");
+/// Every kind of block, in the order of [`DiskStore`]'s slot files.
+const KINDS: [KeyKind; 2] = [KeyKind::Chk, KeyKind::Ssk];
 /// Gets whose recency is kept in memory before it is written on its own.
 const RECENCY_BATCH: usize = 64;
 /// Puts that may wait for a sync: the next one syncs (about 8 MiB of
 /// blocks, the most a crash may lose of what was only cached).
 pub const SYNC_EVERY: usize = 256;
-/// Puts gathered in memory before they are written in one transaction
-/// (1 MiB of blocks).
+/// Puts gathered in memory before they are written in one go (1 MiB of
+/// blocks).
 pub const WRITE_BATCH: usize = 32;
-/// redb's page cache. Its default (1 GiB) is more than a node should take
-/// by default; blocks are verified on every read anyway, so a hot cache
-/// saves less than it would for small values.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// redb's page cache. It holds only the index now (about 60 bytes a
+/// block), so a small one serves a large store.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why the persistent store could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +122,78 @@ from_redb!(
     redb::CommitError
 );
 
+/// One kind's slot file, and which of its slots are free.
+struct Slots {
+    file: fs::File,
+    /// Bytes of a slot: the size every block of this kind has.
+    size: u64,
+    /// Slots the file has room for: its length over `size`, rounded
+    /// down, plus those handed out since and not yet written.
+    len: u64,
+    /// Slots below `len` that hold no held block, highest first, so that
+    /// the lowest is reused first.
+    free: Vec<u64>,
+    /// Written to since the last `fsync`.
+    dirty: bool,
+}
+
+impl Slots {
+    fn open(path: &Path, kind: KeyKind) -> Result<Slots, StoreError> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let size = size_of_kind(kind);
+        let len = file.metadata()?.len() / size;
+        Ok(Slots {
+            file,
+            size,
+            len,
+            free: Vec::new(),
+            dirty: false,
+        })
+    }
+
+    /// A free slot, the lowest freed one first.
+    fn take(&mut self) -> u64 {
+        self.free.pop().unwrap_or_else(|| {
+            self.len += 1;
+            self.len - 1
+        })
+    }
+
+    /// Marks `slot` free again.
+    fn give(&mut self, slot: u64) {
+        let at = self.free.partition_point(|&s| s > slot);
+        self.free.insert(at, slot);
+    }
+
+    fn write(&mut self, slot: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.dirty = true;
+        self.file.write_all_at(bytes, slot * self.size)
+    }
+
+    /// The bytes of `slot`; `None` if the file ends before them.
+    fn read(&self, slot: u64) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; self.size as usize];
+        match self.file.read_exact_at(&mut buf, slot * self.size) {
+            Ok(()) => Ok(Some(buf)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
 /// A datastore on disk of at most `capacity` bytes of blocks, evicting the
 /// least recently used. Survives restarts and being killed at any moment:
 /// every acknowledged `put` is on disk, and no corrupt block is served.
@@ -118,21 +203,28 @@ from_redb!(
 pub struct DiskStore {
     db: Database,
     path: PathBuf,
-    /// Every held key and its block's size, most recently used first.
+    /// The slot files, in the order of [`KINDS`].
+    slots: [Slots; 2],
+    /// Every held key and its slot, most recently used first.
     index: LruCache<NodeKey, u64>,
-    /// Sum of the sizes in `index`.
+    /// Bytes of the blocks in `index`.
     bytes: u64,
     capacity: u64,
     /// The sequence number the next use gets.
     next_seq: u64,
     /// Recency from `get`s not yet written.
     pending: HashMap<NodeKey, u64>,
-    /// Blocks put and not yet written, with their last-use numbers.
+    /// Blocks put and not yet written, with their last-use numbers (their
+    /// slots are in `index`).
     buffer: HashMap<NodeKey, (Block, u64)>,
-    /// Blocks evicted from the database, to delete with the next write.
+    /// Written keys evicted since, to delete from the index with the next
+    /// write.
     deletes: Vec<NodeKey>,
     /// Puts committed since the last durable commit.
     unsynced: usize,
+    /// Set by [`Store::commit`]: a sync the driver must make before the
+    /// core's next message leaves ([`DiskStore::sync_if_owed`]).
+    sync_owed: bool,
     errors: u64,
 }
 
@@ -169,42 +261,74 @@ fn hex(raw: &[u8]) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn size_of_kind(kind: KeyKind) -> u64 {
+    Block::size_of(kind) as u64
+}
+
 /// The size every block under `key` has.
 fn size_of(key: &NodeKey) -> u64 {
-    Block::size_of(key.kind) as u64
+    size_of_kind(key.kind)
+}
+
+/// Where `kind`'s slot file is in [`KINDS`].
+fn kind_index(kind: KeyKind) -> usize {
+    match kind {
+        KeyKind::Chk => 0,
+        KeyKind::Ssk => 1,
+    }
+}
+
+/// The slot file of `kind` in `dir`.
+fn slots_path(dir: &Path, kind: KeyKind) -> PathBuf {
+    dir.join(match kind {
+        KeyKind::Chk => "chk.slots",
+        KeyKind::Ssk => "ssk.slots",
+    })
 }
 
 impl DiskStore {
     /// Opens the store in `dir` (created if needed), holding at most
     /// `capacity_bytes` of blocks. A store reopened with a smaller capacity
-    /// evicts its least recently used blocks at once.
+    /// evicts its least recently used blocks at once; a store of the first
+    /// layout has its blocks moved into slots.
     pub fn open(dir: &Path, capacity_bytes: u64) -> Result<DiskStore, StoreError> {
         fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
         let db = create_or_open(dir, &path)?;
+        let mut slots = [
+            Slots::open(&slots_path(dir, KINDS[0]), KINDS[0])?,
+            Slots::open(&slots_path(dir, KINDS[1]), KINDS[1])?,
+        ];
         let txn = db.begin_write()?;
-        let (entries, mut changed) = load(&txn)?;
-        let next_seq = entries.iter().map(|(seq, _)| seq + 1).max().unwrap_or(0);
+        let mut changed = migrate(&txn, &mut slots)?;
+        let (entries, fixed) = load(&txn, &slots)?;
+        changed |= fixed;
+        let next_seq = entries.iter().map(|e| e.0 + 1).max().unwrap_or(0);
         let mut index = LruCache::unbounded();
         let mut bytes = 0;
         // Oldest first, so the last put is the most recently used.
-        for (_, key) in entries {
+        for (_, key, slot) in entries {
             bytes += size_of(&key);
-            index.put(key, size_of(&key));
+            index.put(key, slot);
         }
         if bytes > capacity_bytes {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            let mut recency = txn.open_table(RECENCY)?;
+            let mut table = txn.open_table(INDEX)?;
             while bytes > capacity_bytes {
-                let Some((key, size)) = index.pop_lru() else {
+                let Some((key, _)) = index.pop_lru() else {
                     break;
                 };
-                let raw = encode_key(&key);
-                blocks.remove(&raw)?;
-                recency.remove(&raw)?;
-                bytes -= size;
+                table.remove(&encode_key(&key))?;
+                bytes -= size_of(&key);
             }
             changed = true;
+        }
+        // Every slot of a file that no held key uses is free.
+        let mut used: [Vec<bool>; 2] = [0, 1].map(|i| vec![false; slots[i].len as usize]);
+        for (key, slot) in index.iter() {
+            used[kind_index(key.kind)][*slot as usize] = true;
+        }
+        for (s, used) in slots.iter_mut().zip(&used) {
+            s.free = (0..s.len).rev().filter(|&i| !used[i as usize]).collect();
         }
         if changed {
             txn.commit()?;
@@ -221,6 +345,7 @@ impl DiskStore {
         Ok(DiskStore {
             db,
             path,
+            slots,
             index,
             bytes,
             capacity: capacity_bytes,
@@ -229,6 +354,7 @@ impl DiskStore {
             buffer: HashMap::new(),
             deletes: Vec::new(),
             unsynced: 0,
+            sync_owed: false,
             errors: 0,
         })
     }
@@ -248,7 +374,7 @@ impl DiskStore {
         self.errors
     }
 
-    /// The database file.
+    /// The index's database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -259,23 +385,25 @@ impl DiskStore {
     }
 
     /// Makes every put so far durable, with the recency of the gets since
-    /// the last write, in one durable commit (one `fsync`). Done on drop
-    /// too. A block is acknowledged to a peer only after this.
+    /// the last write: the slot files are synced, then the index committed
+    /// durably. Done on drop too. A block is acknowledged to a peer only
+    /// after this.
     pub fn sync(&mut self) -> Result<(), StoreError> {
         self.write_out(true)
     }
 
-    /// Writes the gathered puts, deletions and recency in one transaction,
-    /// durable if `durable` (then also every commit before it). A put that
-    /// could not be written is dropped from the index: the store holds
-    /// what its database holds, once written.
+    /// Writes the gathered puts into their slots and commits their index
+    /// entries, deletions and recency in one transaction, durable if
+    /// `durable` (then also every commit before it). A put that could not
+    /// be written is dropped from the index: the store holds what its
+    /// index on disk names, once written.
     fn write_out(&mut self, durable: bool) -> Result<(), StoreError> {
         let nothing = self.buffer.is_empty() && self.deletes.is_empty() && self.pending.is_empty();
         if nothing && (!durable || self.unsynced == 0) {
             return Ok(());
         }
         let written = self.buffer.len();
-        match self.write_transaction(durable) {
+        match self.write_groups(durable) {
             Ok(()) => {
                 self.buffer.clear();
                 self.deletes.clear();
@@ -285,8 +413,9 @@ impl DiskStore {
             }
             Err(e) => {
                 for key in std::mem::take(&mut self.buffer).into_keys() {
-                    if let Some(size) = self.index.pop(&key) {
-                        self.bytes -= size;
+                    if let Some(slot) = self.index.pop(&key) {
+                        self.bytes -= size_of(&key);
+                        self.slots[kind_index(key.kind)].give(slot);
                     }
                 }
                 Err(e)
@@ -294,32 +423,57 @@ impl DiskStore {
         }
     }
 
-    /// The transaction of [`DiskStore::write_out`].
-    fn write_transaction(&self, durable: bool) -> Result<(), StoreError> {
+    /// The writes of [`DiskStore::write_out`]: block bytes, then (synced
+    /// first if `durable`) the index.
+    fn write_groups(&mut self, durable: bool) -> Result<(), StoreError> {
+        for (key, (block, _)) in &self.buffer {
+            let slot = *self.index.peek(key).expect("a buffered key is indexed");
+            self.slots[kind_index(key.kind)].write(slot, block.as_bytes())?;
+        }
+        if durable {
+            for s in &mut self.slots {
+                s.sync()?;
+            }
+        }
         let mut txn = self.db.begin_write()?;
         if !durable {
             txn.set_durability(Durability::None)
                 .map_err(|e| StoreError::Database(redb::Error::from(e)))?;
         }
         {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            let mut recency = txn.open_table(RECENCY)?;
+            let mut table = txn.open_table(INDEX)?;
             for victim in &self.deletes {
-                let raw = encode_key(victim);
-                blocks.remove(&raw)?;
-                recency.remove(&raw)?;
+                table.remove(&encode_key(victim))?;
             }
             for (key, seq) in &self.pending {
-                recency.insert(&encode_key(key), seq)?;
+                if let Some(slot) = self.index.peek(key) {
+                    table.insert(&encode_key(key), (*slot, *seq))?;
+                }
             }
-            for (key, (block, seq)) in &self.buffer {
-                let raw = encode_key(key);
-                blocks.insert(&raw, block.as_bytes())?;
-                recency.insert(&raw, seq)?;
+            for (key, (_, seq)) in &self.buffer {
+                let slot = *self.index.peek(key).expect("a buffered key is indexed");
+                table.insert(&encode_key(key), (slot, *seq))?;
             }
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Whether [`Store::commit`] asked for a sync not yet made.
+    pub fn sync_owed(&self) -> bool {
+        self.sync_owed
+    }
+
+    /// Makes the sync [`Store::commit`] asked for, if it asked: one sync
+    /// for every commit since the last. An error is logged and counted,
+    /// as in the other [`Store`] methods.
+    pub fn sync_if_owed(&mut self) {
+        if std::mem::take(&mut self.sync_owed) {
+            if let Err(e) = self.sync() {
+                self.errors += 1;
+                tracing::error!(error = %e, "could not sync the store");
+            }
+        }
     }
 
     /// Puts committed that a crash could still lose (until
@@ -328,36 +482,32 @@ impl DiskStore {
         self.unsynced
     }
 
-    /// The block under `key` from disk, verified.
-    fn read(&self, key: &NodeKey) -> Result<Block, StoreError> {
-        let raw = encode_key(key);
+    /// The block under `key` from its slot, verified.
+    fn read(&self, key: &NodeKey, slot: u64) -> Result<Block, StoreError> {
         let bad = |reason: String| StoreError::BadEntry {
-            key: hex(&raw),
+            key: hex(&encode_key(key)),
             reason,
         };
-        let txn = self.db.begin_read()?;
-        let blocks = txn.open_table(BLOCKS)?;
-        let guard = blocks
-            .get(&raw)?
-            .ok_or_else(|| bad("indexed but missing from the database".into()))?;
-        let block = Block::from_bytes(key.kind, guard.value()).map_err(|e| bad(e.to_string()))?;
+        let bytes = self.slots[kind_index(key.kind)]
+            .read(slot)?
+            .ok_or_else(|| bad(format!("slot {slot} is past the end of its file")))?;
+        let block = Block::from_bytes(key.kind, &bytes).map_err(|e| bad(e.to_string()))?;
         block.verify(key).map_err(|e| bad(e.to_string()))?;
         Ok(block)
     }
 
-    /// Deletes a block that failed verification, from disk and index.
+    /// Deletes a block that failed verification, from the index on disk
+    /// and in memory, and frees its slot.
     fn remove_bad(&mut self, key: &NodeKey) {
-        if let Some(size) = self.index.pop(key) {
-            self.bytes -= size;
+        if let Some(slot) = self.index.pop(key) {
+            self.bytes -= size_of(key);
+            self.slots[kind_index(key.kind)].give(slot);
         }
         self.pending.remove(key);
         let raw = encode_key(key);
         let result = (|| -> Result<(), StoreError> {
             let txn = self.db.begin_write()?;
-            {
-                txn.open_table(BLOCKS)?.remove(&raw)?;
-                txn.open_table(RECENCY)?.remove(&raw)?;
-            }
+            txn.open_table(INDEX)?.remove(&raw)?;
             txn.commit()?;
             Ok(())
         })();
@@ -367,7 +517,7 @@ impl DiskStore {
         }
     }
 
-    /// Marks `key` most recently used, writing it out every
+    /// Marks `key` most recently used, writing recency out every
     /// [`RECENCY_BATCH`] gets.
     fn touch(&mut self, key: &NodeKey) {
         self.index.promote(key);
@@ -379,7 +529,7 @@ impl DiskStore {
         }
         self.pending.insert(*key, seq);
         if self.pending.len() >= RECENCY_BATCH {
-            if let Err(e) = self.sync() {
+            if let Err(e) = self.write_out(false) {
                 self.errors += 1;
                 tracing::error!(error = %e, "could not write recency");
             }
@@ -392,7 +542,7 @@ impl DiskStore {
 /// redb initializes a new file in place, growing it before it writes its
 /// magic number; a process killed in between leaves a file redb refuses
 /// ever after ("not a redb database"). So a new database is made under
-/// another name, with its tables, and renamed into place once closed: the
+/// another name, with its table, and renamed into place once closed: the
 /// store's file either does not exist or is a whole database.
 fn create_or_open(dir: &Path, path: &Path) -> Result<Database, StoreError> {
     let mut builder = Database::builder();
@@ -406,8 +556,7 @@ fn create_or_open(dir: &Path, path: &Path) -> Result<Database, StoreError> {
         }
         let db = builder.create(&fresh)?;
         let txn = db.begin_write()?;
-        txn.open_table(BLOCKS)?;
-        txn.open_table(RECENCY)?;
+        txn.open_table(INDEX)?;
         txn.commit()?;
         db.close()?;
         fs::rename(&fresh, path)?;
@@ -419,77 +568,116 @@ fn create_or_open(dir: &Path, path: &Path) -> Result<Database, StoreError> {
     Ok(builder.open(path)?)
 }
 
-/// Reads the recency table, oldest first, repairing what does not match the
-/// blocks table. Returns whether anything was changed.
-fn load(txn: &WriteTransaction) -> Result<(Vec<(u64, NodeKey)>, bool), StoreError> {
-    let mut blocks = txn.open_table(BLOCKS)?;
-    let mut recency = txn.open_table(RECENCY)?;
+/// Moves the blocks of a store of the first layout (bytes in the `blocks`
+/// table, recency in `recency`) into slots, indexing each with its
+/// recency, and deletes the old tables. The slot files are synced before
+/// the caller commits, so no block is lost on the way. Returns whether
+/// there was anything to move.
+fn migrate(txn: &WriteTransaction, slots: &mut [Slots; 2]) -> Result<bool, StoreError> {
+    let old = txn
+        .list_tables()?
+        .any(|t| t.name() == OLD_BLOCKS.name() || t.name() == OLD_RECENCY.name());
+    if !old {
+        return Ok(false);
+    }
+    let mut moved = 0u64;
+    {
+        let blocks = txn.open_table(OLD_BLOCKS)?;
+        let recency = txn.open_table(OLD_RECENCY)?;
+        let mut index = txn.open_table(INDEX)?;
+        for entry in blocks.iter()? {
+            let (k, v) = entry?;
+            let raw = *k.value();
+            let Some(key) = decode_key(&raw) else {
+                tracing::warn!(key = %hex(&raw), "dropping a stored block of unknown kind");
+                continue;
+            };
+            if v.value().len() as u64 != size_of(&key) {
+                tracing::warn!(key = %hex(&raw), "dropping a stored block of the wrong size");
+                continue;
+            }
+            // A block without recency comes back as the least recently used.
+            let seq = recency.get(&raw)?.map_or(0, |s| s.value());
+            let s = &mut slots[kind_index(key.kind)];
+            let slot = s.take();
+            s.write(slot, v.value())?;
+            index.insert(&raw, (slot, seq))?;
+            moved += 1;
+        }
+    }
+    for s in slots.iter_mut() {
+        s.sync()?;
+    }
+    txn.delete_table(OLD_BLOCKS)?;
+    txn.delete_table(OLD_RECENCY)?;
+    tracing::info!(
+        blocks = moved,
+        "moved the store's blocks out of the database into slot files"
+    );
+    Ok(true)
+}
+
+/// Reads the index, oldest first, dropping what cannot be right: a key of
+/// unknown kind, a slot past the end of its file (its write never reached
+/// the disk), a slot that a second key names (only an edit from outside
+/// makes one). Returns the entries as (sequence, key, slot), and whether
+/// anything was dropped.
+type Entries = Vec<(u64, NodeKey, u64)>;
+fn load(txn: &WriteTransaction, slots: &[Slots; 2]) -> Result<(Entries, bool), StoreError> {
+    let mut table = txn.open_table(INDEX)?;
     let mut entries = Vec::new();
     let mut bad = Vec::new();
-    for entry in recency.iter()? {
+    for entry in table.iter()? {
         let (k, v) = entry?;
         let raw = *k.value();
+        let (slot, seq) = v.value();
         match decode_key(&raw) {
-            Some(key) => entries.push((v.value(), key)),
-            None => bad.push(raw),
-        }
-    }
-    let mut changed = !bad.is_empty();
-    for raw in &bad {
-        tracing::warn!(key = %hex(raw), "dropping a stored entry of unknown kind");
-        blocks.remove(raw)?;
-        recency.remove(raw)?;
-    }
-    // Both tables change together, so their sizes match unless the file
-    // was edited from outside; only then are the blocks' keys read.
-    if blocks.len()? != entries.len() as u64 {
-        changed = true;
-        let mut in_blocks = std::collections::HashSet::new();
-        let mut strays = Vec::new();
-        for entry in blocks.iter()? {
-            let (k, _) = entry?;
-            let raw = *k.value();
-            match decode_key(&raw) {
-                Some(key) => {
-                    in_blocks.insert(key);
-                }
-                None => strays.push(raw),
+            Some(key) if slot < slots[kind_index(key.kind)].len => {
+                entries.push((seq, key, slot));
             }
-        }
-        let known: std::collections::HashSet<NodeKey> = entries.iter().map(|(_, k)| *k).collect();
-        for raw in &strays {
-            tracing::warn!(key = %hex(raw), "dropping a stored block of unknown kind");
-            blocks.remove(raw)?;
-        }
-        // A recency entry without its block is dropped.
-        entries.retain(|(_, key)| in_blocks.contains(key));
-        for key in known.difference(&in_blocks) {
-            tracing::warn!(key = %hex(&encode_key(key)), "dropping recency of a missing block");
-            recency.remove(&encode_key(key))?;
-        }
-        // A block without recency is kept as the least recently used; it
-        // is verified when read like any other.
-        for key in in_blocks.difference(&known) {
-            tracing::warn!(key = %hex(&encode_key(key)), "adopting a block without recency");
-            recency.insert(&encode_key(key), 0)?;
-            entries.push((0, *key));
+            Some(_) => {
+                tracing::warn!(key = %hex(&raw), slot, "dropping an entry whose slot is past the end of its file");
+                bad.push(raw);
+            }
+            None => {
+                tracing::warn!(key = %hex(&raw), "dropping a stored entry of unknown kind");
+                bad.push(raw);
+            }
         }
     }
     entries.sort_unstable();
-    Ok((entries, changed))
+    // Of two keys on one slot, the more recently used keeps it; the other
+    // is dropped (whichever holds the bytes is found when read).
+    let mut owner = std::collections::HashMap::new();
+    for (i, (_, key, slot)) in entries.iter().enumerate() {
+        if let Some(earlier) = owner.insert((kind_index(key.kind), *slot), i) {
+            let (_, dropped, _) = entries[earlier];
+            tracing::warn!(key = %hex(&encode_key(&dropped)), slot, "dropping a second key on one slot");
+            bad.push(encode_key(&dropped));
+        }
+    }
+    let kept: std::collections::HashSet<usize> = owner.into_values().collect();
+    let entries = entries
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| kept.contains(i))
+        .map(|(_, e)| e)
+        .collect();
+    for raw in &bad {
+        table.remove(raw)?;
+    }
+    Ok((entries, !bad.is_empty()))
 }
 
 impl Store<BlockContent> for DiskStore {
     fn get(&mut self, key: &NodeKey) -> Option<Block> {
-        if !self.index.contains(key) {
-            return None;
-        }
+        let slot = *self.index.peek(key)?;
         if let Some((block, _)) = self.buffer.get(key) {
             let block = block.clone();
             self.touch(key);
             return Some(block);
         }
-        match self.read(key) {
+        match self.read(key, slot) {
             Ok(block) => {
                 self.touch(key);
                 Some(block)
@@ -517,36 +705,44 @@ impl Store<BlockContent> for DiskStore {
             tracing::warn!(key = %hex(&raw), "refusing a block of the wrong kind for its key");
             return;
         }
-        let size = data.as_bytes().len() as u64;
+        // A key names one block: a CHK's bytes are fixed by its key, and
+        // the core never replaces a signed block (an insert under a held
+        // key is a collision, protocol §10.3). So a second put is a use,
+        // and a block on disk is never rewritten in place.
+        if self.index.contains(&key) {
+            self.touch(&key);
+            return;
+        }
+        let size = size_of(&key);
         if size > self.capacity {
             tracing::debug!(key = %hex(&raw), size, "block larger than the store");
             return;
         }
-        let mut total = self.bytes - self.index.peek(&key).copied().unwrap_or(0) + size;
+        let mut total = self.bytes + size;
         let mut victims = Vec::new();
-        for (k, s) in self.index.iter().rev() {
+        for (k, _) in self.index.iter().rev() {
             if total <= self.capacity {
                 break;
             }
-            if *k != key {
-                victims.push(*k);
-                total -= s;
-            }
+            victims.push(*k);
+            total -= size_of(k);
         }
         for victim in &victims {
-            self.index.pop(victim);
+            if let Some(slot) = self.index.pop(victim) {
+                self.slots[kind_index(victim.kind)].give(slot);
+            }
             self.pending.remove(victim);
             // One never written goes without a trace; one written is
-            // deleted with the next write.
+            // deleted from the index with the next write.
             if self.buffer.remove(victim).is_none() {
                 self.deletes.push(*victim);
             }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.remove(&key);
+        let slot = self.slots[kind_index(key.kind)].take();
         self.buffer.insert(key, (data, seq));
-        self.index.put(key, size);
+        self.index.put(key, slot);
         self.bytes = total;
         if self.buffer.len() >= WRITE_BATCH {
             let durable = self.unsynced + self.buffer.len() >= SYNC_EVERY;
@@ -557,11 +753,12 @@ impl Store<BlockContent> for DiskStore {
         }
     }
 
+    /// Only notes the request: the node makes one sync for all the
+    /// commits of the inputs it handles together, before it sends what
+    /// they produced ([`DiskStore::sync_if_owed`]). Dropping the store
+    /// syncs too.
     fn commit(&mut self) {
-        if let Err(e) = self.sync() {
-            self.errors += 1;
-            tracing::error!(error = %e, "could not sync the store");
-        }
+        self.sync_owed = true;
     }
 
     fn all_keys(&self) -> Vec<NodeKey> {

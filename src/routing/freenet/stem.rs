@@ -23,7 +23,8 @@ use rand::Rng;
 
 use super::{Answer, Core, Insert, Pending, Upstream, mix, unit};
 use crate::routing::{
-    ClientId, ClientResult, Content, Failure, Msg, Output, PeerId, RequestId, Store, Time,
+    ClientId, ClientResult, Content, DropReason, Failure, Msg, Output, PeerId, RequestId, Store,
+    Time,
 };
 
 /// Salts so that each stem choice is its own function of the secret.
@@ -165,7 +166,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
         {
             self.outputs.push_back(Output::DropPeer {
                 peer: from,
-                reason: "stem insert data fails verification",
+                reason: DropReason::BadInsertData,
             });
             return;
         }
@@ -290,7 +291,7 @@ impl<C: Content, S: Store<C>> Core<C, S> {
                 if !C::verify(&hop.key, data) {
                     self.outputs.push_back(Output::DropPeer {
                         peer: from,
-                        reason: "returned data fails verification",
+                        reason: DropReason::BadReturnedData,
                     });
                     self.table.remove_peer(from);
                     self.stem_retry(now, id);
