@@ -13,7 +13,7 @@ section 7.2 in the specified order (section 7), and the document generators
 of section 8.
 
 It also implements the splitfile tree (section 12) and the redirect a
-signed block holds for a document over one block (section 12.7), for
+signed block holds for a document over one block (section 12.8), for
 keys/splitfile.json and keys/redirect.json.
 
 For every vector in keys/chk.json, keys/ssk.json, keys/ksk.json and
@@ -854,60 +854,217 @@ def check_invalid_uri(vector: dict) -> bool:
 # --------------------------------------------------------------------------
 
 SPLIT_MAGIC = b"FOGM"
-SPLIT_VERSION = 1
+SPLIT_VERSION = 2
 SPLIT_ENTRIES = 511
+SEGMENT_DATA = 128
 
 
-def split_span(level: int) -> int:
-    """Bytes a full subtree of `level` covers (level 0: one data block)."""
-    return BLOCK_CAPACITY * SPLIT_ENTRIES ** level
+# Section 12.5: Reed-Solomon over GF(2^8), polynomial x^8+x^4+x^3+x^2+1.
+
+GF_EXP = [0] * 512
+GF_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    GF_EXP[_i] = _x
+    GF_LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= 0x11D
+for _i in range(255, 512):
+    GF_EXP[_i] = GF_EXP[_i - 255]
 
 
-def split_encode(document: bytes):
-    """Section 12: the top key of a document and its block counts.
+def gf_mul(a: int, b: int) -> int:
+    if a == 0 or b == 0:
+        return 0
+    return GF_EXP[GF_LOG[a] + GF_LOG[b]]
 
-    Returns (routing key, crypto key, data blocks, manifests, top level)."""
+
+def gf_pow(a: int, n: int) -> int:
+    if n == 0:
+        return 1
+    if a == 0:
+        return 0
+    return GF_EXP[(GF_LOG[a] * n) % 255]
+
+
+def gf_inv(a: int) -> int:
+    return GF_EXP[255 - GF_LOG[a]]
+
+
+# Multiplying every byte of a piece by c is one bytes.translate.
+GF_MUL_TABLES = [bytes(gf_mul(c, x) for x in range(256)) for c in range(256)]
+
+
+def gf_invert(matrix: list[list[int]]) -> list[list[int]]:
+    """Gauss-Jordan inverse of a square matrix over GF(2^8)."""
+    n = len(matrix)
+    a = [row[:] + [1 if i == j else 0 for j in range(n)] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if a[r][col] != 0)
+        a[col], a[pivot] = a[pivot], a[col]
+        inv = gf_inv(a[col][col])
+        a[col] = [gf_mul(inv, v) for v in a[col]]
+        for r in range(n):
+            if r != col and a[r][col] != 0:
+                f = a[r][col]
+                a[r] = [v ^ gf_mul(f, w) for v, w in zip(a[r], a[col])]
+    return [row[n:] for row in a]
+
+
+def gf_matmul(x: list[list[int]], y: list[list[int]]) -> list[list[int]]:
+    out = []
+    for row in x:
+        acc = [0] * len(y[0])
+        for a, yrow in zip(row, y):
+            if a:
+                acc = [s ^ gf_mul(a, b) for s, b in zip(acc, yrow)]
+        out.append(acc)
+    return out
+
+
+def rs_matrix(k: int, n: int) -> list[list[int]]:
+    """The n x k encoding matrix: Vandermonde V[r][c] = r^c times the inverse
+    of its top k x k square (so the top k rows are the identity)."""
+    v = [[gf_pow(r, c) for c in range(k)] for r in range(n)]
+    return gf_matmul(v, gf_invert(v[:k]))
+
+
+def rs_combine(coefficients: list[int], pieces: list[bytes]) -> bytes:
+    acc = 0
+    for c, piece in zip(coefficients, pieces):
+        if c:
+            acc ^= int.from_bytes(piece.translate(GF_MUL_TABLES[c]), "little")
+    return acc.to_bytes(BLOCK_CAPACITY, "little")
+
+
+def rs_checks(data: list[bytes], m: int) -> list[bytes]:
+    """The m check pieces of k data pieces (each BLOCK_CAPACITY bytes)."""
+    k = len(data)
+    matrix = rs_matrix(k, k + m)
+    return [rs_combine(matrix[k + i], data) for i in range(m)]
+
+
+def rs_rebuild(k: int, n: int, present: dict[int, bytes]) -> list[bytes]:
+    """The k data pieces from any k of the n pieces, given by index."""
+    rows = sorted(present)[:k]
+    matrix = rs_matrix(k, n)
+    decode = gf_invert([matrix[r] for r in rows])
+    pieces = [present[r] for r in rows]
+    return [rs_combine(decode[i], pieces) for i in range(k)]
+
+
+def check_count(k: int, redundancy: int) -> int:
+    return (k * redundancy + 99) // 100
+
+
+def segment_firsts(n: int) -> list[int]:
+    """Section 12.3: the first data block of every segment, then n."""
+    s = (n + SEGMENT_DATA - 1) // SEGMENT_DATA
+    if s == 1:
+        return [0, n]
+    rest = n - SEGMENT_DATA * (s - 2)
+    firsts = [SEGMENT_DATA * j for j in range(s - 1)]
+    firsts.append(SEGMENT_DATA * (s - 2) + (rest + 1) // 2)
+    return firsts + [n]
+
+
+def manifest_bytes(level: int, redundancy: int, total: int, entries) -> bytes:
+    return (SPLIT_MAGIC + bytes([SPLIT_VERSION, level, redundancy, 0])
+            + total.to_bytes(8, "big") + len(entries).to_bytes(4, "big")
+            + b"".join(r + k for r, k in entries))
+
+
+def pad(piece: bytes) -> bytes:
+    return piece + bytes(BLOCK_CAPACITY - len(piece))
+
+
+def split_encode(document: bytes, redundancy: int):
+    """Section 12: the top key of a document and what it is made of.
+
+    Returns a dict: routing and crypto key, data and check block counts,
+    segments ([k, m] each), manifests, top level, top manifest bytes, and
+    the first segment's pieces (data padded, then check)."""
     if len(document) <= BLOCK_CAPACITY:
         r, k, _ = chk_encode(document, KIND_DATA)
-        return r, k, 1, 0, 0
-    keys = [chk_encode(document[i:i + BLOCK_CAPACITY], KIND_DATA)[:2]
-            for i in range(0, len(document), BLOCK_CAPACITY)]
-    data_blocks, manifests, level = len(keys), 0, 0
+        return {"r": r, "k": k, "data": 1, "checks": 0, "segments": [],
+                "manifests": 0, "level": 0, "top": None, "first": None}
+    L = len(document)
+    n = (L + BLOCK_CAPACITY - 1) // BLOCK_CAPACITY
+    firsts = segment_firsts(n)
+    seg_keys, seg_totals, segments, first_pieces = [], [], [], None
+    for j in range(len(firsts) - 1):
+        a, b = firsts[j], firsts[j + 1]
+        pieces = [document[i * BLOCK_CAPACITY:(i + 1) * BLOCK_CAPACITY] for i in range(a, b)]
+        entries = [chk_encode(p, KIND_DATA)[:2] for p in pieces]
+        m = check_count(b - a, redundancy)
+        padded = [pad(p) for p in pieces]
+        checks = rs_checks(padded, m) if m else []
+        entries += [chk_encode(c, KIND_DATA)[:2] for c in checks]
+        if first_pieces is None:
+            first_pieces = padded + checks
+        total = min(b * BLOCK_CAPACITY, L) - a * BLOCK_CAPACITY
+        body = manifest_bytes(1, redundancy, total, entries)
+        seg_keys.append(chk_encode(body, KIND_MANIFEST)[:2])
+        seg_totals.append(total)
+        segments.append([b - a, m])
+    keys, totals, level, manifests, body = seg_keys, seg_totals, 1, len(seg_keys), body
     while len(keys) > 1:
-        parents = []
+        parents, parent_totals = [], []
         for j in range(0, len(keys), SPLIT_ENTRIES):
             run = keys[j:j + SPLIT_ENTRIES]
-            total = min(split_span(level + 1), len(document) - j * split_span(level))
-            body = (SPLIT_MAGIC + bytes([SPLIT_VERSION, level + 1, 0, 0])
-                    + total.to_bytes(8, "big") + len(run).to_bytes(4, "big")
-                    + b"".join(r + k for r, k in run))
+            total = sum(totals[j:j + SPLIT_ENTRIES])
+            body = manifest_bytes(level + 1, redundancy, total, run)
             parents.append(chk_encode(body, KIND_MANIFEST)[:2])
+            parent_totals.append(total)
             manifests += 1
-        keys, level = parents, level + 1
+        keys, totals, level = parents, parent_totals, level + 1
     r, k = keys[0]
-    return r, k, data_blocks, manifests, level
+    return {"r": r, "k": k, "data": n, "checks": sum(s[1] for s in segments),
+            "segments": segments, "manifests": manifests, "level": level,
+            "top": body, "first": first_pieces}
 
 
 def check_splitfile(vector: dict) -> bool:
     check = Check(f"splitfile {vector['name']}")
     document = _document(check, vector)
-    r, k, data_blocks, manifests, level = split_encode(document)
+    redundancy = vector.get("redundancy", 100)
+    got = split_encode(document, redundancy)
     expect = vector["expect"]
-    check.field("uri", expect["uri"], format_chk_uri(r, k))
-    check.field("data_blocks", expect["data_blocks"], data_blocks)
-    check.field("manifests", expect["manifests"], manifests)
-    check.field("top_level", expect["top_level"], level)
+    check.field("uri", expect["uri"], format_chk_uri(got["r"], got["k"]))
+    check.field("data_blocks", expect["data_blocks"], got["data"])
+    check.field("check_blocks", expect["check_blocks"], got["checks"])
+    check.field("segments", expect.get("segments", []), got["segments"])
+    check.field("manifests", expect["manifests"], got["manifests"])
+    check.field("top_level", expect["top_level"], got["level"])
+    if got["top"] is not None:
+        check.field("top_manifest_sha256", expect.get("top_manifest_sha256"),
+                    sha256(got["top"]).hex())
+        k, m = got["segments"][0]
+        if m:
+            check.field("first_checks_sha256", expect.get("first_checks_sha256"),
+                        sha256(b"".join(got["first"][k:])).hex())
+    keep = vector.get("rebuild_from")
+    if keep is not None:
+        k, m = got["segments"][0]
+        present = {i: got["first"][i] for i in keep}
+        check.true("rebuild_from keeps k blocks", len(present) >= k)
+        rebuilt = b"".join(rs_rebuild(k, k + m, present))
+        total = min(k * BLOCK_CAPACITY, len(document))
+        rebuilt = rebuilt[:total]
+        check.true("rebuilt data is the document's first segment", rebuilt == document[:total])
+        check.field("rebuilt_sha256", expect.get("rebuilt_sha256"), sha256(rebuilt).hex())
     return check.report()
 
 
 # --------------------------------------------------------------------------
-# Section 12.7: signed documents over one block, and redirects
+# Section 12.8: signed documents over one block, and redirects
 # --------------------------------------------------------------------------
 
 REDIRECT_MAGIC = b"FOGR"
 REDIRECT_VERSION = 1
 REDIRECT_LEN = 80
-MAX_SPLITFILE = BLOCK_CAPACITY * SPLIT_ENTRIES ** 4
+MAX_SPLITFILE = SPLIT_ENTRIES ** 3 * SEGMENT_DATA * BLOCK_CAPACITY  # section 12.3
 
 
 def redirect_encode(length: int, routing_key: bytes, crypto_key: bytes) -> bytes:
@@ -957,7 +1114,8 @@ def check_redirect(vector: dict) -> bool:
         check.field("target", expect["target"], None)
         check.field("redirect", expect["redirect"], None)
     else:
-        r, k, _, _, _ = split_encode(document)
+        top = split_encode(document, 100)
+        r, k = top["r"], top["k"]
         body, kind, target = redirect_encode(len(document), r, k), KIND_MANIFEST, (r, k)
         check.field("target", expect["target"], format_chk_uri(r, k))
         check.field("redirect", expect["redirect"], body.hex())

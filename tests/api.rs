@@ -698,7 +698,7 @@ impl std::io::Write for Gate {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failure_after_the_first_byte_arrives_as_one_message_naming_the_block() {
+async fn a_failure_after_the_first_byte_arrives_as_one_message_naming_the_segment() {
     let scratch = Scratch::new("midway");
     bounded(60, async {
         let (holder, node) = start_pair(&scratch).await;
@@ -729,9 +729,16 @@ async fn a_failure_after_the_first_byte_arrives_as_one_message_naming_the_block(
         stop.await.unwrap();
         match result {
             Err(ClientError::Status { code: 404, message }) => {
-                assert!(message.starts_with("block "), "{message}");
-                assert!(message.contains(" of 161 (CHK@"), "{message}");
-                assert!(message.contains("route not found"), "{message}");
+                // The first segment arrived whole; then the holder went,
+                // before the second segment's manifest or enough of its
+                // blocks came (which, depends on timing).
+                assert!(
+                    message.starts_with("a manifest block (CHK@")
+                        || (message.starts_with("segment 2 of 2 (data blocks 82-161): ")
+                            && message.contains(" needed; last missing (CHK@")),
+                    "{message}"
+                );
+                assert!(message.ends_with("route not found"), "{message}");
             }
             other => panic!("expected the node's 404 after the first bytes, got {other:?}"),
         }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use fogstore::block::{BLOCK_CAPACITY, ContentKind, chk};
 use fogstore::client::splitfile::{
-    self, Blocks, ENTRY_SIZE, Encoder, MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_ENTRIES, Manifest,
-    ManifestError, MemorySource, SplitfileError, span,
+    self, BlockSource, Blocks, ENTRY_SIZE, Encoder, FecManifest, FetchOptions, Layout,
+    MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_DOCUMENT_SIZE, MAX_ENTRIES, MAX_SEGMENTS, Manifest,
+    ManifestError, MemorySource, Place, SourceError, SourceFuture, SplitfileError, segments_per,
+    span,
 };
 use fogstore::key::{ChkKey, Key};
 use proptest::prelude::*;
@@ -31,6 +33,7 @@ fn random_doc(seed: u64, len: usize) -> Vec<u8> {
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
+        .enable_all()
         .build()
         .unwrap()
 }
@@ -45,7 +48,7 @@ fn top_level(top: &ChkKey, blocks: &[(ChkKey, fogstore::block::chk::ChkBlock)]) 
     let doc = chk::decode(top, block).unwrap();
     match doc.kind {
         ContentKind::Data => 0,
-        ContentKind::Manifest => Manifest::parse(&doc.bytes).unwrap().level,
+        ContentKind::Manifest => FecManifest::parse(&doc.bytes).unwrap().level,
     }
 }
 
@@ -58,6 +61,13 @@ fn constants_follow_from_the_block_size() {
     assert_eq!(span(0), 32760);
     assert_eq!(span(1), 511 * 32760);
     assert_eq!(span(4), 32760 * 511u64.pow(4));
+    // A level-4 top lists 511 manifests of 511 of 511 segment manifests.
+    assert_eq!(segments_per(1), 1);
+    assert_eq!(segments_per(MAX_DEPTH), 511u64.pow(3));
+    assert_eq!(MAX_SEGMENTS, 511u64.pow(3));
+    assert!(MAX_SEGMENTS < u64::from(u32::MAX));
+    assert_eq!(MAX_DOCUMENT_SIZE, 511u64.pow(3) * 128 * 32760);
+    assert_eq!(Layout::new(MAX_DOCUMENT_SIZE).top_level(), MAX_DEPTH);
 }
 
 /// Encodes a document of `size` pseudo-random bytes, checks the block count
@@ -83,24 +93,74 @@ fn round_trip(seed: u64, size: usize, blocks_expected: usize, level: u8) {
 
 #[test]
 fn round_trips_at_block_boundaries() {
-    // (size, blocks: data and manifests, top level)
+    // (size, blocks: data, check and manifests, top level)
     round_trip(0, 0, 1, 0);
     round_trip(1, 1, 1, 0);
     round_trip(2, CAP, 1, 0);
-    round_trip(3, CAP + 1, 3, 1);
-    round_trip(4, 5 * CAP, 6, 1);
+    // 2 data + 2 check blocks, one segment manifest.
+    round_trip(3, CAP + 1, 5, 1);
+    round_trip(4, 5 * CAP, 11, 1);
+    // One full segment: 128 + 128 blocks and its manifest.
+    round_trip(16, 128 * CAP, 257, 1);
 }
 
 #[test]
-fn round_trip_of_511_blocks_and_one_byte_nests_manifests() {
-    // 512 data blocks, two level-1 manifests (511 + 1 entries), one level-2.
-    round_trip(5, 511 * CAP + 1, 512 + 3, 2);
+fn round_trip_of_512_blocks_nests_manifests() {
+    // 512 data blocks in 4 segments of 128, each with 128 check blocks,
+    // under 4 segment manifests and a level-2 top.
+    round_trip(5, 511 * CAP + 1, 512 + 512 + 5, 2);
 }
 
 #[test]
 fn round_trip_of_5_mib() {
-    // 161 data blocks under one manifest.
-    round_trip(6, 5 * 1024 * 1024, 162, 1);
+    // 161 data blocks: two segments (81 + 80) with as many check blocks,
+    // two segment manifests and a level-2 top.
+    round_trip(6, 5 * 1024 * 1024, 161 + 161 + 3, 2);
+}
+
+#[test]
+fn segments_hold_128_data_blocks_but_the_last_two_share_the_rest() {
+    let sizes = |n: u64| {
+        let layout = Layout::new(n * CAP as u64);
+        (0..layout.segments)
+            .map(|j| layout.segment_data(j))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(2), [2]);
+    assert_eq!(sizes(128), [128]);
+    assert_eq!(sizes(129), [65, 64]);
+    assert_eq!(sizes(256), [128, 128]);
+    assert_eq!(sizes(257), [128, 65, 64]);
+    assert_eq!(sizes(300), [128, 86, 86]);
+    assert_eq!(sizes(640), [128, 128, 128, 128, 128]);
+    assert_eq!(Layout::new(CAP as u64 + 1).top_level(), 1);
+    assert_eq!(Layout::new(129 * CAP as u64).top_level(), 2);
+    assert_eq!(Layout::new(511 * 128 * CAP as u64).top_level(), 2);
+    assert_eq!(Layout::new(511 * 128 * CAP as u64 + 1).top_level(), 3);
+    // The bytes of every segment add up to the document.
+    let layout = Layout::new(300 * CAP as u64 - 7);
+    let sum: u64 = (0..3).map(|j| layout.bytes(j, j + 1)).sum();
+    assert_eq!(sum, layout.len);
+}
+
+#[test]
+fn redundancy_sets_the_check_blocks_and_the_key() {
+    let doc = random_doc(17, 10 * CAP);
+    for (redundancy, blocks) in [(0u8, 11usize), (1, 12), (30, 14), (100, 21)] {
+        let (top, all) = splitfile::encode_all_with(&doc, redundancy).unwrap();
+        assert_eq!(all.len(), blocks, "redundancy {redundancy}");
+        assert_eq!(splitfile::key_of_with(&doc[..], redundancy).unwrap(), top);
+        let source: MemorySource = all.into_iter().collect();
+        assert!(fetch(&top, source).unwrap() == doc);
+    }
+    assert_ne!(
+        splitfile::key_of_with(&doc[..], 0).unwrap(),
+        splitfile::key_of(&doc[..]).unwrap()
+    );
+    assert!(matches!(
+        Encoder::with_redundancy(101),
+        Err(SplitfileError::BadRedundancy(101))
+    ));
 }
 
 #[test]
@@ -148,6 +208,7 @@ fn the_encoder_holds_at_most_one_data_block() {
     while let Some(block) = blocks.next() {
         let (key, block) = block.unwrap();
         if let Some(encoder) = blocks.encoder() {
+            assert!(encoder.held_pieces() <= Encoder::MAX_HELD_PIECES);
             // One fixed buffer, never more than one block ahead of what it
             // has handed out.
             assert_eq!(encoder.buffer_capacity(), CAP);
@@ -198,13 +259,30 @@ fn manifest_error(err: SplitfileError) -> ManifestError {
 #[test]
 fn a_hand_made_manifest_equal_to_the_encoders_round_trips() {
     let (doc, mut source, keys) = two_data_blocks();
+    let manifest = FecManifest {
+        level: 1,
+        redundancy: 0,
+        total: doc.len() as u64,
+        entries: keys,
+    };
+    let top = manifest_block(&mut source, &manifest.to_bytes());
+    assert_eq!(splitfile::key_of_with(&doc[..], 0).unwrap(), top);
+    assert_eq!(fetch(&top, source).unwrap(), doc);
+}
+
+#[test]
+fn a_version_1_splitfile_still_decodes() {
+    // As the encoder wrote them before check blocks: version 1, one
+    // level-1 manifest listing the data blocks.
+    let (doc, mut source, keys) = two_data_blocks();
     let manifest = Manifest {
         level: 1,
         total: doc.len() as u64,
         entries: keys,
     };
-    let top = manifest_block(&mut source, &manifest.to_bytes());
-    assert_eq!(splitfile::key_of(&doc[..]).unwrap(), top);
+    let bytes = manifest.to_bytes();
+    assert_eq!(bytes[4], 1);
+    let top = manifest_block(&mut source, &bytes);
     assert_eq!(fetch(&top, source).unwrap(), doc);
 }
 
@@ -228,10 +306,10 @@ fn malformed_manifests_are_clear_errors() {
     assert_eq!(manifest_error(try_bytes(&bad)), ManifestError::BadMagic);
 
     let mut bad = good.clone();
-    bad[4] = 2;
+    bad[4] = 3;
     assert_eq!(
         manifest_error(try_bytes(&bad)),
-        ManifestError::UnsupportedVersion(2)
+        ManifestError::UnsupportedVersion(3)
     );
 
     let mut bad = good.clone();
@@ -430,34 +508,60 @@ fn wrong_kinds_and_inconsistent_levels_are_errors() {
     );
 }
 
+/// Options that retry quickly, for tests of lost blocks.
+const QUICK: FetchOptions = FetchOptions {
+    attempts: 3,
+    backoff: Duration::from_millis(5),
+};
+
+fn fetch_quick<S: BlockSource>(top: &ChkKey, source: S) -> Result<Vec<u8>, SplitfileError> {
+    rt().block_on(async {
+        let mut out = Vec::new();
+        splitfile::fetch_with(top, Arc::new(source), &mut out, &QUICK).await?;
+        Ok(out)
+    })
+}
+
 #[test]
 fn a_missing_or_corrupt_block_names_its_key() {
+    // Without check blocks, one lost data block loses its segment.
     let doc = random_doc(12, 4 * CAP);
-    let (top, blocks) = splitfile::encode_all(&doc).unwrap();
+    let (top, blocks) = splitfile::encode_all_with(&doc, 0).unwrap();
     let victim = blocks[2].0;
     let mut source: MemorySource = blocks.iter().cloned().collect();
     source.remove(&victim);
-    let err = fetch(&top, source).unwrap_err();
+    let err = fetch_quick(&top, source).unwrap_err();
     assert!(
-        matches!(err, SplitfileError::Missing { key, .. } if key == victim),
+        matches!(err, SplitfileError::Missing { key, place: Place::Segment { index: 1, of: 1, found: 3, blocks: 4, needed: 4, .. }, .. } if key == victim),
         "{err}"
     );
-    assert!(
-        err.to_string().contains(&Key::Chk(victim).to_string()),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "segment 1 of 1 (data blocks 1-4): 3 of its 4 blocks found, 4 needed; last missing ({}): not found",
+            Key::Chk(victim)
+        )
     );
 
-    // A block stored under another block's key fails verification.
+    // A block stored under another block's key fails verification: lost
+    // too.
     let mut source: MemorySource = blocks.iter().cloned().collect();
     source.insert(victim, blocks[0].1.clone());
-    let err = fetch(&top, source).unwrap_err();
+    let err = fetch_quick(&top, source).unwrap_err();
     assert!(
-        matches!(err, SplitfileError::Block { key, .. } if key == victim),
+        matches!(err, SplitfileError::Missing { key, source: SourceError::Other(_), .. } if key == victim),
         "{err}"
     );
 
+    // With check blocks, both are rebuilt.
+    let (top, blocks) = splitfile::encode_all(&doc).unwrap();
+    let mut source: MemorySource = blocks.iter().cloned().collect();
+    source.remove(&blocks[2].0);
+    source.insert(blocks[1].0, blocks[0].1.clone());
+    assert!(fetch_quick(&top, source).unwrap() == doc);
+
     // The top itself missing.
-    let err = fetch(&top, MemorySource::new()).unwrap_err();
+    let err = fetch_quick(&top, MemorySource::new()).unwrap_err();
     assert!(matches!(err, SplitfileError::Missing { key, .. } if key == top));
 }
 
@@ -497,6 +601,365 @@ proptest! {
             let top = manifest_block(&mut source, &bytes);
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let result = runtime.block_on(splitfile::fetch_to_vec(&top, Arc::new(source)));
+            prop_assert!(result.is_err());
+        }
+    }
+}
+
+// ---- Lost blocks and FEC ------------------------------------------------
+
+/// The data and check blocks of an encoding (everything but manifests).
+fn leaf_blocks(blocks: &[(ChkKey, fogstore::block::chk::ChkBlock)]) -> Vec<ChkKey> {
+    blocks
+        .iter()
+        .filter(|(k, b)| chk::decode(k, b).unwrap().kind == ContentKind::Data)
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+/// A 300-block document (segments of 128, 86 and 86 data blocks, as many
+/// check blocks), its key and its blocks.
+type Encoded = (
+    Vec<u8>,
+    ChkKey,
+    Vec<(ChkKey, fogstore::block::chk::ChkBlock)>,
+);
+
+fn three_segments() -> Encoded {
+    static ONCE: std::sync::OnceLock<Encoded> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let doc = random_doc(21, 300 * CAP - 1234);
+        let (top, blocks) = splitfile::encode_all(&doc).unwrap();
+        (doc, top, blocks)
+    })
+    .clone()
+}
+
+#[test]
+fn a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole() {
+    let (doc, top, blocks) = three_segments();
+    let leaves = leaf_blocks(&blocks);
+    assert_eq!(leaves.len(), 600);
+    // Lose 30% of the data and check blocks, chosen at random (fixed seed).
+    let mut rng = ChaCha20Rng::seed_from_u64(30);
+    let lost: Vec<ChkKey> = rand::seq::index::sample(&mut rng, leaves.len(), 180)
+        .into_iter()
+        .map(|i| leaves[i])
+        .collect();
+    let mut source: MemorySource = blocks.iter().cloned().collect();
+    for key in &lost {
+        source.remove(key).unwrap();
+    }
+    assert_eq!(source.len(), blocks.len() - 180);
+    // Every segment lost some of its data blocks: each has to be rebuilt.
+    let mut manifests = blocks
+        .iter()
+        .filter_map(|(k, b)| {
+            let doc = chk::decode(k, b).unwrap();
+            (doc.kind == ContentKind::Manifest).then_some(doc.bytes)
+        })
+        .filter_map(|bytes| FecManifest::parse(&bytes).ok())
+        .filter(|m| m.level == 1)
+        .collect::<Vec<_>>();
+    manifests.sort_by_key(|m| std::cmp::Reverse(m.total));
+    assert_eq!(manifests.len(), 3);
+    for m in &manifests {
+        let data = &m.entries[..m.data_count()];
+        assert!(data.iter().any(|key| lost.contains(key)));
+    }
+    let got = fetch_quick(&top, source).unwrap();
+    assert!(got == doc, "the document came back different");
+}
+
+#[test]
+fn a_segment_that_lost_more_than_its_check_blocks_names_itself() {
+    let (_, top, blocks) = three_segments();
+    let leaves = leaf_blocks(&blocks);
+    // Segment 2: data blocks 129..=214, its 86 check blocks after segment
+    // 1's 128. Lose 87 of its 172 blocks, leaving 85 where 86 are needed.
+    let layout = Layout::new(300 * CAP as u64 - 1234);
+    assert_eq!(layout.first_block(1), 128);
+    let segment_2: Vec<ChkKey> = blocks
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| leaves.contains(k))
+        .collect();
+    // Insertion order: 257 data blocks, segment 1's checks, the other 43
+    // data blocks, then segments 2's and 3's checks.
+    let data_2: Vec<ChkKey> = segment_2[128..257]
+        .iter()
+        .chain(&segment_2[385..385 + 43])
+        .take(86)
+        .copied()
+        .collect();
+    let checks_2: Vec<ChkKey> = segment_2[428..428 + 86].to_vec();
+    let mut source: MemorySource = blocks.iter().cloned().collect();
+    for key in data_2.iter().step_by(2).chain(checks_2.iter().take(44)) {
+        source.remove(key).unwrap();
+    }
+    let err = fetch_quick(&top, source).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "segment 2 of 3 (data blocks 129-214): 85 of its 172 blocks found, 86 needed; last missing (CHK@"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("): not found"), "{text}");
+    let SplitfileError::Missing {
+        key,
+        place: Place::Segment { found, needed, .. },
+        source: SourceError::NotFound,
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((found, needed), (85, 86));
+    assert!(data_2.contains(&key) || checks_2.contains(&key));
+}
+
+/// A real store in memory whose every block fails the first `fails` times
+/// it is asked for (a source that drops requests).
+struct Flaky {
+    inner: MemorySource,
+    fails: u32,
+    asked: std::sync::Mutex<std::collections::HashMap<ChkKey, u32>>,
+}
+
+impl BlockSource for Flaky {
+    fn fetch(&self, key: ChkKey) -> SourceFuture<'_> {
+        let n = {
+            let mut asked = self.asked.lock().unwrap();
+            let n = asked.entry(key).or_default();
+            *n += 1;
+            *n
+        };
+        if n <= self.fails {
+            Box::pin(std::future::ready(Err(SourceError::TimedOut)))
+        } else {
+            self.inner.fetch(key)
+        }
+    }
+}
+
+#[test]
+fn failed_blocks_are_asked_for_again_a_bounded_number_of_times() {
+    let doc = random_doc(22, 6 * CAP + 5);
+    let (top, blocks) = splitfile::encode_all_with(&doc, 0).unwrap();
+    let flaky = |fails| Flaky {
+        inner: blocks.iter().cloned().collect(),
+        fails,
+        asked: Default::default(),
+    };
+    // Every block fails twice: the third attempt gets it.
+    assert!(fetch_quick(&top, flaky(2)).unwrap() == doc);
+    // Three failures are one too many: a timed-out segment.
+    let err = fetch_quick(&top, flaky(3)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SplitfileError::Missing {
+                source: SourceError::TimedOut,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rebuilt_block_that_does_not_match_its_key_is_an_error() {
+    // A segment manifest listing one document's data blocks and another's
+    // check blocks: the rebuilt block is someone else's data.
+    let a = random_doc(23, 4 * CAP);
+    let b = random_doc(24, 4 * CAP);
+    let (_, blocks_a) = splitfile::encode_all(&a).unwrap();
+    let (_, blocks_b) = splitfile::encode_all(&b).unwrap();
+    let mut entries: Vec<ChkKey> = blocks_a[..4].iter().map(|(k, _)| *k).collect();
+    entries.extend(blocks_b[4..8].iter().map(|(k, _)| *k));
+    let mut source: MemorySource = blocks_a.iter().chain(&blocks_b).cloned().collect();
+    let top = manifest_block(
+        &mut source,
+        &FecManifest {
+            level: 1,
+            redundancy: 100,
+            total: a.len() as u64,
+            entries,
+        }
+        .to_bytes(),
+    );
+    source.remove(&blocks_a[1].0);
+    let err = fetch_quick(&top, source).unwrap_err();
+    assert!(
+        matches!(err, SplitfileError::Rebuilt { key, place: Place::Data { index: 2, of: 4 } } if key == blocks_a[1].0),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("block 2 of 4 (CHK@"), "{err}");
+}
+
+#[test]
+fn malformed_version_2_manifests_are_clear_errors() {
+    let doc = random_doc(25, 3 * CAP);
+    let (_, blocks) = splitfile::encode_all(&doc).unwrap();
+    let keys: Vec<ChkKey> = blocks[..6].iter().map(|(k, _)| *k).collect();
+    let source: MemorySource = blocks.iter().cloned().collect();
+    let good = FecManifest {
+        level: 1,
+        redundancy: 100,
+        total: doc.len() as u64,
+        entries: keys.clone(),
+    };
+    let try_manifest = |m: &FecManifest| {
+        let mut source = source.clone();
+        let top = manifest_block(&mut source, &m.to_bytes());
+        fetch_quick(&top, source)
+    };
+    assert!(try_manifest(&good).unwrap() == doc);
+    let with = |f: &dyn Fn(&mut FecManifest)| {
+        let mut m = good.clone();
+        f(&mut m);
+        manifest_error(try_manifest(&m).unwrap_err())
+    };
+    assert_eq!(
+        with(&|m| m.redundancy = 101),
+        ManifestError::BadRedundancy(101)
+    );
+    // 50% of 3 is 2 check blocks, not 3.
+    assert!(matches!(
+        with(&|m| m.redundancy = 50),
+        ManifestError::CountMismatch { expected: 5, .. }
+    ));
+    assert!(matches!(
+        with(&|m| m.total = 200 * CAP as u64),
+        ManifestError::BadSegment(_)
+    ));
+    assert_eq!(
+        with(&|m| m.total = CAP as u64),
+        ManifestError::CountMismatch {
+            level: 1,
+            total: CAP as u64,
+            count: 6,
+            expected: 2
+        }
+    );
+    // A level-2 top for a document of one segment.
+    assert_eq!(
+        with(&|m| m.level = 2),
+        ManifestError::WrongLevel {
+            expected: 1,
+            got: 2
+        }
+    );
+    let mut bytes = good.to_bytes();
+    bytes[7] = 1;
+    let mut s = source.clone();
+    let top = manifest_block(&mut s, &bytes);
+    assert_eq!(
+        manifest_error(fetch_quick(&top, s).unwrap_err()),
+        ManifestError::ReservedNotZero
+    );
+
+    // A level-2 top whose children disagree with it.
+    let big = random_doc(26, 129 * CAP);
+    let (top, blocks) = splitfile::encode_all(&big).unwrap();
+    let source: MemorySource = blocks.iter().cloned().collect();
+    let top_doc = chk::decode(&top, &source_block(&blocks, &top)).unwrap();
+    let top_manifest = FecManifest::parse(&top_doc.bytes).unwrap();
+    assert_eq!((top_manifest.level, top_manifest.entries.len()), (2, 2));
+    let rewired = |entries: Vec<ChkKey>| {
+        let mut s = source.clone();
+        let m = FecManifest {
+            entries,
+            ..top_manifest.clone()
+        };
+        let top = manifest_block(&mut s, &m.to_bytes());
+        manifest_error(fetch_quick(&top, s).unwrap_err())
+    };
+    let (first, second) = (top_manifest.entries[0], top_manifest.entries[1]);
+    // Segment 1 (65 blocks) where segment 2 (64) belongs.
+    assert_eq!(
+        rewired(vec![first, first]),
+        ManifestError::WrongTotal {
+            expected: 64 * CAP as u64,
+            got: 65 * CAP as u64
+        }
+    );
+    assert!(matches!(
+        rewired(vec![first, second, second]),
+        ManifestError::CountMismatch { expected: 2, .. }
+    ));
+    // A child with another redundancy.
+    let mut s = source.clone();
+    let child_doc = chk::decode(&first, &source_block(&blocks, &first)).unwrap();
+    let mut child = FecManifest::parse(&child_doc.bytes).unwrap();
+    child.redundancy = 99;
+    child.entries.truncate(65 + 65);
+    let child_key = manifest_block(&mut s, &child.to_bytes());
+    let m = FecManifest {
+        entries: vec![child_key, second],
+        ..top_manifest.clone()
+    };
+    let top = manifest_block(&mut s, &m.to_bytes());
+    assert_eq!(
+        manifest_error(fetch_quick(&top, s).unwrap_err()),
+        ManifestError::WrongRedundancy {
+            expected: 100,
+            got: 99
+        }
+    );
+}
+
+fn source_block(
+    blocks: &[(ChkKey, fogstore::block::chk::ChkBlock)],
+    key: &ChkKey,
+) -> fogstore::block::chk::ChkBlock {
+    blocks.iter().find(|(k, _)| k == key).unwrap().1.clone()
+}
+
+/// Bytes that look like a version-2 manifest header.
+fn fec_manifest_like() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0u8..6,
+        0u8..120,
+        any::<u8>(),
+        any::<u64>(),
+        0u32..300,
+        proptest::collection::vec(any::<u8>(), 0..(64 * 8 + 3)),
+        0u8..3,
+    )
+        .prop_map(
+            |(level, redundancy, reserved, total, count, entries, size)| {
+                let total = match size {
+                    0 => total % (8 * CAP as u64),
+                    1 => total % (300 * CAP as u64),
+                    _ => total,
+                };
+                let mut out = b"FOGM\x02".to_vec();
+                out.push(level);
+                out.push(redundancy);
+                out.push(if reserved < 200 { 0 } else { reserved });
+                out.extend_from_slice(&total.to_be_bytes());
+                out.extend_from_slice(&count.to_be_bytes());
+                out.extend_from_slice(&entries);
+                out
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_version_2_manifests_are_errors_not_panics(bytes in fec_manifest_like()) {
+        let _ = FecManifest::parse(&bytes);
+        if bytes.len() <= CAP {
+            let (_, mut source, _) = two_data_blocks();
+            let top = manifest_block(&mut source, &bytes);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let result = runtime.block_on(async {
+                let mut out = Vec::new();
+                splitfile::fetch_with(&top, Arc::new(source), &mut out, &QUICK).await
+            });
             prop_assert!(result.is_err());
         }
     }
@@ -565,6 +1028,57 @@ async fn a_5_mib_document_put_on_one_node_comes_back_from_another() {
     .expect("test exceeded its time limit");
 }
 
+/// The 30% loss of `a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole`,
+/// through nodes with default settings: only 70% of the data and check
+/// blocks are in any store, and a get on another node rebuilds the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_splitfile_missing_30_percent_from_every_store_is_fetched_whole_by_a_node() {
+    use fogstore::node::{Node, NodeConfig, NodeHandle};
+    let scratch = Scratch::new("lossy");
+    let (doc, top, blocks) = three_segments();
+    let leaves = leaf_blocks(&blocks);
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let lost: std::collections::HashSet<ChkKey> =
+        rand::seq::index::sample(&mut rng, leaves.len(), leaves.len() * 3 / 10)
+            .into_iter()
+            .map(|i| leaves[i])
+            .collect();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut nodes: Vec<NodeHandle> = Vec::new();
+        for i in 0..3 {
+            let seeds = nodes.last().map(|n| vec![n.node_ref()]).unwrap_or_default();
+            let config = NodeConfig {
+                seeds,
+                ..NodeConfig::new(
+                    scratch.0.join(format!("node-{i}")),
+                    "127.0.0.1:0".parse().unwrap(),
+                )
+            };
+            nodes.push(Node::start(config).await.unwrap());
+        }
+        for (i, (key, block)) in blocks.iter().enumerate() {
+            if !lost.contains(key) {
+                nodes[i % 2]
+                    .preload_block(*key, block.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+        for node in &nodes {
+            for key in &lost {
+                assert!(!node.holds(&key.node_key()).await.unwrap());
+            }
+        }
+        let got = nodes[2].get(&top).await.unwrap();
+        assert!(got == doc, "the document came back different");
+        for node in &nodes {
+            node.shutdown().await;
+        }
+    })
+    .await
+    .expect("test exceeded its time limit");
+}
+
 // ---- fog key -------------------------------------------------------------
 
 #[test]
@@ -624,11 +1138,26 @@ impl DocSpec {
 struct SplitOut {
     uri: String,
     data_blocks: usize,
+    check_blocks: usize,
+    /// Each segment's data and check block counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    segments: Vec<[usize; 2]>,
     manifests: usize,
     top_level: u8,
     /// SHA-256 of the top block's manifest document (absent for one block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     top_manifest_sha256: Option<String>,
+    /// SHA-256 of the first segment's check pieces, in order, concatenated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_checks_sha256: Option<String>,
+    /// SHA-256 of the first segment's data rebuilt from the blocks
+    /// `rebuild_from` lists (it is the document's first bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rebuilt_sha256: Option<String>,
+}
+
+fn default_redundancy() -> u8 {
+    splitfile::DEFAULT_REDUNDANCY
 }
 
 #[derive(Serialize, Deserialize)]
@@ -636,26 +1165,79 @@ struct SplitVector {
     name: String,
     document: DocSpec,
     document_sha256: String,
+    #[serde(default = "default_redundancy")]
+    redundancy: u8,
+    /// Indices (in the first segment's entries) of the blocks to rebuild
+    /// its data from; the others are dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rebuild_from: Option<Vec<usize>>,
     expect: SplitOut,
 }
 
-fn compute(doc: &[u8]) -> SplitOut {
-    let (top, blocks) = splitfile::encode_all(doc).unwrap();
+fn compute(doc: &[u8], redundancy: u8, rebuild_from: Option<&[usize]>) -> SplitOut {
+    use fogstore::client::fec;
+    let (top, blocks) = splitfile::encode_all_with(doc, redundancy).unwrap();
     let mut out = SplitOut {
         uri: Key::Chk(top).to_string(),
         ..SplitOut::default()
     };
-    for (key, block) in &blocks {
-        let opened = chk::decode(key, block).unwrap();
-        match opened.kind {
-            ContentKind::Data => out.data_blocks += 1,
+    let opened: std::collections::HashMap<ChkKey, fogstore::block::Document> = blocks
+        .iter()
+        .map(|(k, b)| (*k, chk::decode(k, b).unwrap()))
+        .collect();
+    let mut segments = Vec::new();
+    for (key, _) in &blocks {
+        let doc = &opened[key];
+        match doc.kind {
+            ContentKind::Data => {}
             ContentKind::Manifest => {
                 out.manifests += 1;
+                let manifest = FecManifest::parse(&doc.bytes).unwrap();
+                if manifest.level == 1 {
+                    let k = manifest.data_count();
+                    out.segments.push([k, manifest.entries.len() - k]);
+                    segments.push(manifest.clone());
+                }
                 if *key == top {
-                    out.top_level = Manifest::parse(&opened.bytes).unwrap().level;
-                    out.top_manifest_sha256 = Some(hex::encode(Sha256::digest(&opened.bytes)));
+                    out.top_level = manifest.level;
+                    out.top_manifest_sha256 = Some(hex::encode(Sha256::digest(&doc.bytes)));
                 }
             }
+        }
+    }
+    out.data_blocks = out.segments.iter().map(|s| s[0]).sum();
+    out.check_blocks = out.segments.iter().map(|s| s[1]).sum();
+    if out.manifests == 0 {
+        out.data_blocks = 1;
+    }
+    if let Some(first) = segments.first() {
+        let k = first.data_count();
+        let pieces: Vec<Vec<u8>> = first
+            .entries
+            .iter()
+            .map(|key| {
+                let mut piece = opened[key].bytes.clone();
+                piece.resize(fec::PIECE_SIZE, 0);
+                piece
+            })
+            .collect();
+        if first.entries.len() > k {
+            out.first_checks_sha256 = Some(hex::encode(Sha256::digest(pieces[k..].concat())));
+        }
+        if let Some(keep) = rebuild_from {
+            let mut partial: Vec<Option<Vec<u8>>> = pieces
+                .iter()
+                .enumerate()
+                .map(|(i, p)| keep.contains(&i).then(|| p.clone()))
+                .collect();
+            fec::rebuild(&mut partial, k).unwrap();
+            let mut data: Vec<u8> = partial[..k]
+                .iter()
+                .flat_map(|p| p.clone().unwrap())
+                .collect();
+            data.truncate(first.total as usize);
+            assert!(data == doc[..data.len()], "the rebuilt segment differs");
+            out.rebuilt_sha256 = Some(hex::encode(Sha256::digest(&data)));
         }
     }
     out
@@ -675,7 +1257,7 @@ fn splitfile_vectors() {
             "{}",
             v.name
         );
-        let got = compute(&doc);
+        let got = compute(&doc, v.redundancy, v.rebuild_from.as_deref());
         if bless {
             v.expect = got;
         } else {

@@ -33,7 +33,8 @@ use std::sync::{Arc, OnceLock};
 use fogstore::block::chk::{self, ChkBlock};
 use fogstore::block::{BLOCK_CAPACITY, ContentKind};
 use fogstore::client::splitfile::{
-    self, ENTRY_SIZE, MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_ENTRIES, Manifest, MemorySource, span,
+    self, ENTRY_SIZE, FecManifest, FetchOptions, MANIFEST_HEADER_SIZE, MAX_DEPTH, MAX_ENTRIES,
+    Manifest, MemorySource, span,
 };
 use fogstore::key::ChkKey;
 use libfuzzer_sys::fuzz_target;
@@ -60,6 +61,14 @@ fn parse(bytes: &[u8]) {
         count as u64
     );
     assert_eq!(Manifest::parse(&manifest.to_bytes()), Ok(manifest));
+}
+
+/// `FecManifest::parse` (version 2) never panics, and what it accepts
+/// round-trips.
+fn parse_v2(bytes: &[u8]) {
+    if let Ok(manifest) = FecManifest::parse(bytes) {
+        assert_eq!(FecManifest::parse(&manifest.to_bytes()), Ok(manifest));
+    }
 }
 
 /// The document of one block as the input describes it.
@@ -121,6 +130,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a tokio runtime")
     })
@@ -133,6 +143,7 @@ fn fetch(mut input: Input) {
     while !input.is_empty() && keys.len() < MAX_BLOCKS {
         let (kind, doc) = block_doc(&mut input, &keys);
         parse(&doc);
+        parse_v2(&doc);
         let (key, block): (ChkKey, ChkBlock) =
             chk::encode_kind(kind, &doc).expect("every description fits one block");
         source.insert(key, block);
@@ -142,16 +153,36 @@ fn fetch(mut input: Input) {
     let Some((key, kind, top_doc)) = top else {
         return;
     };
-    let total = match kind {
-        ContentKind::Data => top_doc.len() as u64,
+    // The top's total, and the redundancy to re-encode with (none for a
+    // version-1 splitfile: that format is read, no longer written).
+    let (total, redundancy) = match kind {
+        ContentKind::Data => (top_doc.len() as u64, Some(0)),
         ContentKind::Manifest => match Manifest::parse(&top_doc) {
             Ok(m) if m.total > MAX_FETCHED => return,
-            Ok(m) => m.total,
-            Err(_) => 0,
+            Ok(m) => (m.total, None),
+            Err(_) => match FecManifest::parse(&top_doc) {
+                Ok(m) if m.total > MAX_FETCHED => return,
+                // Check blocks are fetched only in place of lost data
+                // blocks, so only a splitfile without them must be the
+                // encoder's.
+                Ok(m) => (m.total, (m.redundancy == 0).then_some(0)),
+                Err(_) => (0, None),
+            },
         },
     };
     let source = Arc::new(source);
-    let result = runtime().block_on(splitfile::fetch_to_vec(&key, Arc::clone(&source)));
+    // One attempt per block: the source is in memory, and a second would
+    // only sleep.
+    let options = FetchOptions {
+        attempts: 1,
+        backoff: std::time::Duration::ZERO,
+    };
+    let result = runtime().block_on(async {
+        let mut out = Vec::new();
+        splitfile::fetch_with(&key, Arc::clone(&source), &mut out, &options)
+            .await
+            .map(|_| out)
+    });
     let Ok(doc) = result else {
         return;
     };
@@ -159,8 +190,9 @@ fn fetch(mut input: Input) {
     if kind == ContentKind::Data {
         assert_eq!(doc, top_doc);
     }
-    if doc.len() <= MAX_REENCODED {
-        let (again, _) = splitfile::encode_all(&doc).expect("a fetched document encodes");
+    if let Some(redundancy) = redundancy.filter(|_| doc.len() <= MAX_REENCODED) {
+        let (again, _) =
+            splitfile::encode_all_with(&doc, redundancy).expect("a fetched document encodes");
         assert_eq!(again, key, "fetch accepted a non-canonical splitfile");
     }
 }
@@ -169,6 +201,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     if input.byte().is_multiple_of(2) {
         parse(input.0);
+        parse_v2(input.0);
     } else {
         fetch(input);
     }

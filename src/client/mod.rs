@@ -9,8 +9,11 @@
 //! - [`signed`]: documents under `SSK@` and `KSK@` keys, inline in their
 //!   signed block or, when larger, as a [`redirect`] to a CHK splitfile.
 //!
+//! - [`fec`]: the Reed–Solomon check blocks of splitfile segments.
+//!
 //! `docs/protocol.md` §12 specifies the formats byte for byte.
 
+pub mod fec;
 pub mod redirect;
 pub mod signed;
 pub mod splitfile;

@@ -6,7 +6,7 @@
 //! [`Data`](crate::block::ContentKind::Data)); a larger one is published as
 //! a CHK splitfile and the signed block holds a [`Redirect`] to it (content
 //! kind [`Manifest`](crate::block::ContentKind::Manifest)).
-//! `docs/protocol.md` §12.7 specifies the rule.
+//! `docs/protocol.md` §12.8 specifies the rule.
 
 use crate::block::ssk::{SskBlock, open_signed, seal_signed};
 use crate::block::{BlockError, ContentKind, Document};

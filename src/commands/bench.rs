@@ -51,6 +51,9 @@ enum What {
     /// The persistent store's puts and verified gets, as a node makes
     /// them, next to the same bytes in a plain file.
     Store(super::bench_store::StoreArgs),
+    /// Reed–Solomon encode and rebuild of one full splitfile segment (128
+    /// data + 128 check blocks), next to CHK encode of the same bytes.
+    Fec(super::bench_fec::FecArgs),
 }
 
 #[derive(Args)]
@@ -90,6 +93,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         What::Latency(args) => super::bench_net::run_latency(args),
         What::Put(args) => super::bench_put::run_put(args),
         What::Store(args) => super::bench_store::run_store(args),
+        What::Fec(args) => super::bench_fec::run_fec(args),
     }
 }
 
@@ -153,6 +157,13 @@ fn run_chk(args: ChkArgs) -> Result<()> {
 pub(super) struct Op<'a> {
     name: &'static str,
     run: Box<dyn FnMut(u64) + 'a>,
+}
+
+impl Op<'_> {
+    /// The operation's name.
+    pub(super) fn name(&self) -> &'static str {
+        self.name
+    }
 }
 
 /// Wraps `f` so that its loop is compiled with `f` inlined, and every result
@@ -252,8 +263,8 @@ pub(super) struct Report {
     /// Per operation: its name, iterations per batch, and seconds per
     /// iteration in each round.
     ops: Vec<(&'static str, u64, Vec<f64>)>,
-    rounds: usize,
-    elapsed: Duration,
+    pub(super) rounds: usize,
+    pub(super) elapsed: Duration,
 }
 
 impl Report {

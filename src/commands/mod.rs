@@ -1,6 +1,7 @@
 //! The `fog` subcommands, one module each.
 
 pub(crate) mod bench;
+mod bench_fec;
 mod bench_net;
 mod bench_put;
 mod bench_store;

@@ -653,7 +653,7 @@ impl NodeHandle {
     /// `KSK@…`) and returns the key readers fetch it with. A document that
     /// fits one block goes inline in the signed block; a larger one is put
     /// as a CHK splitfile first, and the signed block holds a [`Redirect`]
-    /// to it (`docs/protocol.md` §12.7). All its blocks are one client
+    /// to it (`docs/protocol.md` §12.8). All its blocks are one client
     /// operation.
     ///
     /// The signed block is never replaced: if the insert meets a different
@@ -788,7 +788,10 @@ impl NodeHandle {
         Ok((top, count))
     }
 
-    async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
+    /// Keeps one CHK block in this node's own store and sends nothing, as
+    /// [`NodeHandle::preload`] does for a whole document: for tests that
+    /// fix which blocks of a document exist anywhere.
+    pub async fn preload_block(&self, key: ChkKey, block: ChkBlock) -> Result<(), NodeError> {
         let (key, block) = (key.node_key(), Block::Chk(block));
         if self
             .ask(|reply| Command::Preload { key, block, reply })
