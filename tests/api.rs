@@ -610,6 +610,9 @@ async fn documents_round_trip_and_failures_have_their_codes() {
             "pings_sent",
             "cover_sent",
             "cover_received",
+            "healed",
+            "heal_failed",
+            "heal_dropped",
         ] {
             assert!(json.get(field).is_some(), "{field} missing from {json}");
         }

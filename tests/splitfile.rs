@@ -287,6 +287,31 @@ fn a_version_1_splitfile_still_decodes() {
 }
 
 #[test]
+fn manifest_total_reads_either_version() {
+    let (doc, _, keys) = two_data_blocks();
+    let total = doc.len() as u64;
+    let v1 = Manifest {
+        level: 1,
+        total,
+        entries: keys.clone(),
+    };
+    let v2 = FecManifest {
+        level: 1,
+        redundancy: 0,
+        total,
+        entries: keys,
+    };
+    assert_eq!(splitfile::manifest_total(&v1.to_bytes()), Ok(total));
+    assert_eq!(splitfile::manifest_total(&v2.to_bytes()), Ok(total));
+    let mut bad = v2.to_bytes();
+    bad[4] = 3;
+    assert_eq!(
+        splitfile::manifest_total(&bad),
+        Err(ManifestError::UnsupportedVersion(3))
+    );
+}
+
+#[test]
 fn malformed_manifests_are_clear_errors() {
     let (doc, source, keys) = two_data_blocks();
     let good = Manifest {
@@ -652,15 +677,7 @@ fn a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole() {
     }
     assert_eq!(source.len(), blocks.len() - 180);
     // Every segment lost some of its data blocks: each has to be rebuilt.
-    let mut manifests = blocks
-        .iter()
-        .filter_map(|(k, b)| {
-            let doc = chk::decode(k, b).unwrap();
-            (doc.kind == ContentKind::Manifest).then_some(doc.bytes)
-        })
-        .filter_map(|bytes| FecManifest::parse(&bytes).ok())
-        .filter(|m| m.level == 1)
-        .collect::<Vec<_>>();
+    let mut manifests = segment_manifests(&blocks);
     manifests.sort_by_key(|m| std::cmp::Reverse(m.total));
     assert_eq!(manifests.len(), 3);
     for m in &manifests {
@@ -716,6 +733,68 @@ fn a_segment_that_lost_more_than_its_check_blocks_names_itself() {
     };
     assert_eq!((found, needed), (85, 86));
     assert!(data_2.contains(&key) || checks_2.contains(&key));
+}
+
+/// A store in memory that keeps what the fetch gives back to heal.
+struct Healing {
+    inner: MemorySource,
+    healed: Arc<std::sync::Mutex<Vec<(ChkKey, fogstore::block::chk::ChkBlock)>>>,
+}
+
+impl BlockSource for Healing {
+    fn fetch(&self, key: ChkKey) -> SourceFuture<'_> {
+        self.inner.fetch(key)
+    }
+
+    fn heal(&self, key: ChkKey, block: fogstore::block::chk::ChkBlock) {
+        self.healed.lock().unwrap().push((key, block));
+    }
+}
+
+#[test]
+fn a_fetch_heals_exactly_the_blocks_it_lost_and_rebuilt() {
+    let (doc, top, blocks) = three_segments();
+    let segment_1 = segment_manifests(&blocks)
+        .into_iter()
+        .find(|m| m.data_count() == 128)
+        .unwrap();
+    // Lose 40 of its data blocks and its first 10 check blocks: the fetch
+    // asks for the data, then for checks in order, so it meets all 50.
+    let lost: Vec<ChkKey> = segment_1.entries[..40]
+        .iter()
+        .chain(&segment_1.entries[128..138])
+        .copied()
+        .collect();
+    let mut source: MemorySource = blocks.iter().cloned().collect();
+    for key in &lost {
+        source.remove(key).unwrap();
+    }
+    let run = |inner: MemorySource| {
+        let healed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let source = Healing {
+            inner,
+            healed: Arc::clone(&healed),
+        };
+        let got = fetch_quick(&top, source).unwrap();
+        assert!(got == doc, "the document came back different");
+        std::mem::take(&mut *healed.lock().unwrap())
+    };
+    let healed = run(source.clone());
+    let mut healed_keys: Vec<ChkKey> = healed.iter().map(|(k, _)| *k).collect();
+    let mut want = lost.clone();
+    healed_keys.sort_by_key(|k| k.routing);
+    want.sort_by_key(|k| k.routing);
+    assert_eq!(healed_keys, want, "healed exactly the lost blocks");
+    for (key, block) in &healed {
+        let original = &blocks.iter().find(|(k, _)| k == key).unwrap().1;
+        assert!(
+            block == original,
+            "a healed block is the original, byte for byte"
+        );
+    }
+    // Put back, they make the splitfile whole: nothing more to heal.
+    source.extend(healed);
+    assert!(run(source).is_empty());
 }
 
 /// A real store in memory whose every block fails the first `fails` times
@@ -1030,7 +1109,8 @@ async fn a_5_mib_document_put_on_one_node_comes_back_from_another() {
 
 /// The 30% loss of `a_splitfile_that_lost_30_percent_of_its_blocks_is_fetched_whole`,
 /// through nodes with default settings: only 70% of the data and check
-/// blocks are in any store, and a get on another node rebuilds the rest.
+/// blocks are in any store, and a get on another node rebuilds the rest
+/// and heals the network.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_splitfile_missing_30_percent_from_every_store_is_fetched_whole_by_a_node() {
     use fogstore::node::{Node, NodeConfig, NodeHandle};
@@ -1071,12 +1151,62 @@ async fn a_splitfile_missing_30_percent_from_every_store_is_fetched_whole_by_a_n
         }
         let got = nodes[2].get(&top).await.unwrap();
         assert!(got == doc, "the document came back different");
+        // Healing: the fetch met every lost data block (and the check
+        // blocks it asked for in their place) and inserts them again.
+        let lost_data: Vec<ChkKey> = segment_manifests(&blocks)
+            .iter()
+            .flat_map(|m| m.entries[..m.data_count()].to_vec())
+            .filter(|key| lost.contains(key))
+            .collect();
+        assert!(lost_data.len() > 50, "{}", lost_data.len());
+        let heal = loop {
+            let heal = nodes[2].stats().await.unwrap().heal;
+            if heal.healed >= lost_data.len() as u64 {
+                break heal;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!((heal.failed, heal.dropped), (0, 0), "{heal:?}");
+        // An insert is answered once stored; allow the stores a moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut missing = 0;
+            for key in &lost_data {
+                let mut held = false;
+                for node in &nodes {
+                    held |= node.holds(&key.node_key()).await.unwrap();
+                }
+                missing += usize::from(!held);
+            }
+            if missing == 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{missing} of {} healed blocks are in no store",
+                lost_data.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         for node in &nodes {
             node.shutdown().await;
         }
     })
     .await
     .expect("test exceeded its time limit");
+}
+
+/// The segment manifests among a splitfile's blocks.
+fn segment_manifests(blocks: &[(ChkKey, fogstore::block::chk::ChkBlock)]) -> Vec<FecManifest> {
+    blocks
+        .iter()
+        .filter_map(|(k, b)| {
+            let doc = chk::decode(k, b).unwrap();
+            (doc.kind == ContentKind::Manifest).then_some(doc.bytes)
+        })
+        .filter_map(|bytes| FecManifest::parse(&bytes).ok())
+        .filter(|m| m.level == 1)
+        .collect()
 }
 
 // ---- fog key -------------------------------------------------------------

@@ -497,6 +497,17 @@ impl Manifest {
     }
 }
 
+/// The document bytes a manifest of either version covers, parsed and
+/// checked on its own ([`Manifest::parse`] or [`FecManifest::parse`], by
+/// its version byte).
+pub fn manifest_total(bytes: &[u8]) -> Result<u64, ManifestError> {
+    if bytes.get(4) == Some(&VERSION_1) {
+        Manifest::parse(bytes).map(|m| m.total)
+    } else {
+        FecManifest::parse(bytes).map(|m| m.total)
+    }
+}
+
 /// A parsed manifest of version 2 (`docs/protocol.md` §12.2): its level,
 /// the redundancy of the document's segments, the document bytes it
 /// covers, and its entries. At level 1 it is a segment manifest: the keys
@@ -1050,6 +1061,14 @@ pub type SourceFuture<'a> =
 pub trait BlockSource: Send + Sync + 'static {
     /// The block stored under `key`.
     fn fetch(&self, key: ChkKey) -> SourceFuture<'_>;
+
+    /// A block of a splitfile that this source lost (every attempt at it
+    /// failed) and that the fetch rebuilt and checked against its key, so
+    /// that a source which can put it back does (healing). It must not
+    /// wait: a source queues it or lets it go. The default lets it go.
+    fn heal(&self, key: ChkKey, block: ChkBlock) {
+        let _ = (key, block);
+    }
 }
 
 /// Blocks in memory, for tests and offline use.
@@ -1640,6 +1659,9 @@ async fn fetch_segment<S: BlockSource>(
         .collect();
     let mut tasks = JoinSet::new();
     let mut worst: Option<(ChkKey, SourceError)> = None;
+    // Blocks the source failed to give at least once: those still missing
+    // at the end are healed.
+    let mut failed = vec![false; n];
     while have < k {
         // Ask for ready blocks, in order, while fewer than k are in or in
         // flight.
@@ -1683,6 +1705,7 @@ async fn fetch_segment<S: BlockSource>(
             }
             Err(PieceFailure::Malformed(e)) => return Err(e),
             Err(PieceFailure::Lost(e)) => {
+                failed[index] = true;
                 if attempt < options.attempts {
                     let pause = options.backoff * 4u32.saturating_pow(attempt - 1);
                     queue.push(Wanted {
@@ -1717,17 +1740,21 @@ async fn fetch_segment<S: BlockSource>(
         });
     }
     let lost: Vec<usize> = (0..k).filter(|&i| pieces[i].is_none()).collect();
+    let lost_checks: Vec<usize> = (k..n)
+        .filter(|&i| failed[i] && pieces[i].is_none())
+        .collect();
     if !lost.is_empty() {
         fec::rebuild(&mut pieces, k).map_err(SplitfileError::Fec)?;
     }
     let first = layout.first_block(j);
+    let mut heal = Vec::new();
     let mut data = Vec::with_capacity(k);
     for (i, piece) in pieces.into_iter().take(k).enumerate() {
-        let mut piece = piece.expect("rebuilt");
-        piece.truncate(len_of(i));
+        let piece = piece.expect("rebuilt");
         if lost.contains(&i) {
             let key = manifest.entries[i];
-            let (rebuilt, _) = chk::encode(&piece).expect("a piece fits one block");
+            let (rebuilt, block) =
+                chk::encode(&piece[..len_of(i)]).expect("a piece fits one block");
             if rebuilt != key {
                 return Err(SplitfileError::Rebuilt {
                     key,
@@ -1737,10 +1764,45 @@ async fn fetch_segment<S: BlockSource>(
                     },
                 });
             }
+            if failed[i] {
+                heal.push((key, block));
+            }
         }
         data.push(piece);
     }
+    if !lost_checks.is_empty() {
+        heal.extend(rebuilt_checks(manifest, &data, &lost_checks));
+    }
+    for (key, block) in heal {
+        source.heal(key, block);
+    }
+    for (i, piece) in data.iter_mut().enumerate() {
+        piece.truncate(len_of(i));
+    }
     Ok(data)
+}
+
+/// The check blocks at `indices` of the segment `manifest` lists, encoded
+/// again from its data pieces (each [`fec::PIECE_SIZE`] bytes), for
+/// healing. One that does not match its key is left out: the manifest
+/// names a wrong check block, and the document was fetched without it.
+fn rebuilt_checks(
+    manifest: &FecManifest,
+    data: &[Vec<u8>],
+    indices: &[usize],
+) -> Vec<(ChkKey, ChkBlock)> {
+    let k = data.len();
+    let refs: Vec<&[u8]> = data.iter().map(|p| &p[..]).collect();
+    let Ok(checks) = fec::encode(&refs, manifest.entries.len() - k) else {
+        return Vec::new();
+    };
+    indices
+        .iter()
+        .filter_map(|&i| {
+            let (key, block) = chk::encode(&checks[i - k]).expect("a check piece fits one block");
+            (key == manifest.entries[i]).then_some((key, block))
+        })
+        .collect()
 }
 
 /// Fetches one block, asking again after a pause as `options` say.

@@ -47,6 +47,11 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         "cover       {} frames sent, {} received",
         s.cover_sent, s.cover_received
     )?;
+    writeln!(
+        out,
+        "healing     {} blocks inserted again, {} failed, {} let go",
+        s.healed, s.heal_failed, s.heal_dropped
+    )?;
     Ok(())
 }
 

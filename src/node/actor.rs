@@ -32,6 +32,7 @@ use tokio::time::MissedTickBehavior;
 use super::backoff::Backoff;
 use super::core::NodeCore;
 use super::directory::{Directory, ME};
+use super::heal::HealStats;
 use super::join::JoinState;
 use super::saved::{self, SAVE_EVERY, Saved, SavedPeer};
 use super::{DEAD_AFTER_KEEPALIVES, LINK_TIMEOUT, NodeConfig, NodeStats, PeerConfig, Trace};
@@ -862,6 +863,8 @@ impl Actor {
                     lost_links: Counters::get(&c.lost_links),
                     refused: Counters::get(&c.refused),
                     flooders_dropped: Counters::get(&c.flooders_dropped),
+                    // Healing runs outside the actor; NodeHandle::stats fills it in.
+                    heal: HealStats::default(),
                 });
             }
             Command::Shutdown { .. } => unreachable!("handled by the loop"),

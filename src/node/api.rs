@@ -248,6 +248,15 @@ pub struct StatusReport {
     pub cover_sent: u64,
     /// Padding frames received.
     pub cover_received: u64,
+    /// Splitfile blocks that fetches rebuilt and inserted again (healing).
+    #[serde(default)]
+    pub healed: u64,
+    /// Healing inserts that failed.
+    #[serde(default)]
+    pub heal_failed: u64,
+    /// Blocks to heal let go because the healing queue was full.
+    #[serde(default)]
+    pub heal_dropped: u64,
 }
 
 /// Why the API server could not start.
@@ -778,6 +787,9 @@ async fn status(shared: &Shared) -> Response<ApiBody> {
         pings_sent: stats.pings_sent,
         cover_sent: stats.cover_sent,
         cover_received: stats.cover_received,
+        healed: stats.heal.healed,
+        heal_failed: stats.heal.failed,
+        heal_dropped: stats.heal.dropped,
     };
     match serde_json::to_vec(&report) {
         Ok(json) => {

@@ -14,10 +14,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use super::backoff::Backoff;
-use super::{JOIN_HTL, NodeError, NodeHandle};
+use super::{JOIN_HTL, NodeError, NodeHandle, WeakHandle};
 use crate::routing::{ClientOp, ClientResult, PeerId};
 use crate::wire::NodeRef;
 
@@ -121,23 +121,16 @@ pub(super) fn spawn_retries(
     backoff: Backoff,
     stopped: oneshot::Receiver<()>,
 ) {
-    let commands = node.commands.downgrade();
-    let node_ref = node.node_ref;
+    let node = node.downgrade();
     tokio::spawn(async move {
         tokio::select! {
-            () = retry(commands, node_ref, seeds, state, backoff) => {}
+            () = retry(node, seeds, state, backoff) => {}
             _ = stopped => tracing::debug!("node stopped; no more join attempts"),
         }
     });
 }
 
-async fn retry(
-    commands: mpsc::WeakSender<super::actor::Command>,
-    node_ref: NodeRef,
-    seeds: Vec<Seed>,
-    state: Arc<JoinState>,
-    mut backoff: Backoff,
-) {
+async fn retry(weak: WeakHandle, seeds: Vec<Seed>, state: Arc<JoinState>, mut backoff: Backoff) {
     loop {
         let wait = backoff.next_wait();
         tracing::warn!(
@@ -151,10 +144,9 @@ async fn retry(
                 tracing::debug!("a seed is linked again; retrying the join now");
             }
         }
-        let Some(commands) = commands.upgrade() else {
+        let Some(node) = weak.upgrade() else {
             return;
         };
-        let node = NodeHandle { commands, node_ref };
         match round(&node, &seeds, &state).await {
             Ok(false) => {}
             Ok(true) | Err(_) => return,

@@ -34,6 +34,7 @@ mod backoff;
 pub mod config;
 mod core;
 mod directory;
+pub mod heal;
 mod join;
 mod saved;
 
@@ -60,7 +61,7 @@ use crate::block::{BLOCK_CAPACITY, Block, BlockError, ContentKind, chk};
 use crate::client::redirect::Redirect;
 use crate::client::signed::{Signed, SignedError, SignedInsert, SignedKey};
 use crate::client::splitfile::{
-    self, BlockSource, Encoder, Manifest, Place, SourceError, SourceFuture, SplitfileError,
+    self, BlockSource, Encoder, Place, SourceError, SourceFuture, SplitfileError,
 };
 use crate::key::hash::sha256;
 use crate::key::{ChkKey, Key, Location, NodeKey};
@@ -71,6 +72,7 @@ use crate::wire::NodeRef;
 
 use self::backoff::Backoff;
 use self::core::NodeCore;
+use self::heal::HealStats;
 use self::join::JoinState;
 use actor::{Actor, Command};
 
@@ -471,6 +473,8 @@ pub struct NodeStats {
     pub refused: u64,
     /// Peers dropped for exceeding the request rate.
     pub flooders_dropped: u64,
+    /// Blocks of splitfiles that fetches rebuilt and inserted again.
+    pub heal: HealStats,
 }
 
 /// Starts nodes.
@@ -549,8 +553,10 @@ impl Node {
         }
         let (alive, stopped) = oneshot::channel();
         tokio::spawn(actor.run(listener, commands_rx, alive));
+        let heal = heal::spawn(&commands, me);
         let handle = NodeHandle {
             commands,
+            heal,
             node_ref: me,
         };
         tracing::info!(node = %me, seeds = seeds.len(), "node started");
@@ -569,10 +575,40 @@ impl Node {
 #[derive(Clone, Debug)]
 pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
+    heal: heal::Queue,
     node_ref: NodeRef,
 }
 
+/// A [`NodeHandle`] that does not keep the node running: what the node's
+/// own background tasks (join retries, healing) hold.
+#[derive(Clone, Debug)]
+struct WeakHandle {
+    commands: mpsc::WeakSender<Command>,
+    heal: heal::WeakQueue,
+    node_ref: NodeRef,
+}
+
+impl WeakHandle {
+    /// The handle, while the node runs for someone else.
+    fn upgrade(&self) -> Option<NodeHandle> {
+        Some(NodeHandle {
+            commands: self.commands.upgrade()?,
+            heal: self.heal.upgrade()?,
+            node_ref: self.node_ref,
+        })
+    }
+}
+
 impl NodeHandle {
+    /// A handle that does not keep the node running.
+    fn downgrade(&self) -> WeakHandle {
+        WeakHandle {
+            commands: self.commands.downgrade(),
+            heal: self.heal.downgrade(),
+            node_ref: self.node_ref,
+        }
+    }
+
     /// The reference other nodes reach this one by.
     pub fn node_ref(&self) -> NodeRef {
         self.node_ref
@@ -874,9 +910,9 @@ impl NodeHandle {
         if let Some((uri, redirect)) = redirect {
             let found = match doc.kind {
                 ContentKind::Data => Some(format!("a single block of {} bytes", doc.bytes.len())),
-                ContentKind::Manifest => match Manifest::parse(&doc.bytes) {
-                    Ok(m) if m.total != redirect.length => {
-                        Some(format!("a splitfile of {} bytes", m.total))
+                ContentKind::Manifest => match splitfile::manifest_total(&doc.bytes) {
+                    Ok(total) if total != redirect.length => {
+                        Some(format!("a splitfile of {total} bytes"))
                     }
                     // A malformed manifest is reported by the fetch.
                     _ => None,
@@ -919,7 +955,9 @@ impl NodeHandle {
 
     /// A snapshot of the node's state.
     pub async fn stats(&self) -> Result<NodeStats, NodeError> {
-        self.ask(|reply| Command::Stats { reply }).await
+        let mut stats = self.ask(|reply| Command::Stats { reply }).await?;
+        stats.heal = self.heal.stats();
+        Ok(stats)
     }
 
     /// Stops the node: closes its links and listener, and closes (flushes)
@@ -991,6 +1029,10 @@ impl BlockSource for Fetch {
                 .await
                 .map_err(source_error)
         })
+    }
+
+    fn heal(&self, key: ChkKey, block: ChkBlock) {
+        self.node.heal.offer(key, block);
     }
 }
 
