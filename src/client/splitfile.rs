@@ -432,12 +432,7 @@ impl Manifest {
         out.push(self.level);
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&self.total.to_be_bytes());
-        let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&count.to_be_bytes());
-        for key in &self.entries {
-            out.extend_from_slice(key.routing.as_bytes());
-            out.extend_from_slice(&key.crypto);
-        }
+        write_entries(&mut out, &self.entries);
         out
     }
 
@@ -482,19 +477,35 @@ impl Manifest {
                 expected,
             });
         }
-        let entries = body
-            .chunks_exact(ENTRY_SIZE)
-            .map(|e| ChkKey {
-                routing: RoutingKey(e[..32].try_into().expect("32 bytes")),
-                crypto: e[32..].try_into().expect("32 bytes"),
-            })
-            .collect();
+        let entries = parse_entries(body);
         Ok(Manifest {
             level,
             total,
             entries,
         })
     }
+}
+
+/// A manifest's entry count (u32, big-endian) and entries, as both
+/// versions write them after their header fields.
+fn write_entries(out: &mut Vec<u8>, entries: &[ChkKey]) {
+    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    for key in entries {
+        out.extend_from_slice(key.routing.as_bytes());
+        out.extend_from_slice(&key.crypto);
+    }
+}
+
+/// The entries of a manifest body whose length the caller has checked to be
+/// a multiple of [`ENTRY_SIZE`].
+fn parse_entries(body: &[u8]) -> Vec<ChkKey> {
+    body.chunks_exact(ENTRY_SIZE)
+        .map(|e| ChkKey {
+            routing: RoutingKey(e[..32].try_into().expect("32 bytes")),
+            crypto: e[32..].try_into().expect("32 bytes"),
+        })
+        .collect()
 }
 
 /// The document bytes a manifest of either version covers, parsed and
@@ -537,12 +548,7 @@ impl FecManifest {
         out.push(self.redundancy);
         out.push(0);
         out.extend_from_slice(&self.total.to_be_bytes());
-        let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&count.to_be_bytes());
-        for key in &self.entries {
-            out.extend_from_slice(key.routing.as_bytes());
-            out.extend_from_slice(&key.crypto);
-        }
+        write_entries(&mut out, &self.entries);
         out
     }
 
@@ -603,13 +609,7 @@ impl FecManifest {
                 });
             }
         }
-        let entries = body
-            .chunks_exact(ENTRY_SIZE)
-            .map(|e| ChkKey {
-                routing: RoutingKey(e[..32].try_into().expect("32 bytes")),
-                crypto: e[32..].try_into().expect("32 bytes"),
-            })
-            .collect();
+        let entries = parse_entries(body);
         Ok(FecManifest {
             level,
             redundancy,
